@@ -1,0 +1,374 @@
+/* tfrecord.c: TFRecord reader (mmap or streaming, plain or zstd) and atomic writer. */
+#include "tfrecord.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "crc32c.h"
+
+static inline uint64_t le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+static bool ends_with(const char *s, const char *suf) {
+  size_t n = strlen(s), m = strlen(suf);
+  return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+/* ------------------------------------------------------------------ reader */
+
+struct yt_tfr_reader {
+  char *path;
+  int fd;
+  bool verify;
+  uint64_t index;
+  /* The window: bytes [start, end) of buf are the stream from byte offset
+   * `base` on. For a mapped file buf is the whole map and never refills. */
+  const uint8_t *buf;
+  size_t start, end;
+  uint64_t base;
+  bool eof; /* no more bytes will come */
+  /* streaming only */
+  uint8_t *own;
+  size_t cap;
+  ZSTD_DCtx *z;
+  uint8_t *zin;
+  ZSTD_inBuffer zib;
+  uint64_t zin_total;
+  size_t map_len;
+};
+
+enum { STREAM_CHUNK = 4 << 20, ZIN_CHUNK = 1 << 20 };
+
+const char *yt_tfr_path(const yt_tfr_reader *r) { return r->path; }
+void yt_tfr_set_verify(yt_tfr_reader *r, bool v) { r->verify = v; }
+uint64_t yt_tfr_bytes_read(const yt_tfr_reader *r) { return r->base + r->start; }
+
+int yt_tfr_open(yt_tfr_reader **out, const char *path, yt_err *err) {
+  *out = NULL;
+  yt_tfr_reader *r = calloc(1, sizeof *r);
+  if (!r) return yt_fail(err, YT_ENOMEM, "%s: out of memory", path);
+  r->verify = true;
+  r->path = strdup(path);
+  r->fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
+  if (r->fd < 0) {
+    yt_fail(err, YT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    goto fail;
+  }
+  bool zst = ends_with(path, ".zst");
+  struct stat st;
+  if (!zst && fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    r->map_len = (size_t)st.st_size;
+    if (r->map_len > 0) {
+      void *m = mmap(NULL, r->map_len, PROT_READ, MAP_PRIVATE, r->fd, 0);
+      if (m == MAP_FAILED) {
+        yt_fail(err, YT_EIO, "%s: cannot map: %s", path, strerror(errno));
+        goto fail;
+      }
+      madvise(m, r->map_len, MADV_SEQUENTIAL | MADV_WILLNEED);
+      r->buf = m;
+    }
+    r->end = r->map_len;
+    r->eof = true;
+  } else {
+    r->cap = STREAM_CHUNK;
+    r->own = malloc(r->cap);
+    r->buf = r->own;
+    if (!r->own) { yt_fail(err, YT_ENOMEM, "%s: out of memory", path); goto fail; }
+    if (zst) {
+      r->z = ZSTD_createDCtx();
+      r->zin = malloc(ZIN_CHUNK);
+      if (!r->z || !r->zin) { yt_fail(err, YT_ENOMEM, "%s: out of memory", path); goto fail; }
+      r->zib = (ZSTD_inBuffer){r->zin, 0, 0};
+    }
+  }
+  *out = r;
+  return YT_OK;
+fail:
+  yt_tfr_close(r);
+  return err ? err->code : YT_EIO;
+}
+
+void yt_tfr_close(yt_tfr_reader *r) {
+  if (!r) return;
+  if (r->map_len && !r->own && r->buf) munmap((void *)r->buf, r->map_len);
+  free(r->own);
+  free(r->zin);
+  ZSTD_freeDCtx(r->z);
+  if (r->fd >= 0) close(r->fd);
+  free(r->path);
+  free(r);
+}
+
+/* Reads more stream bytes into buf[end..cap). Returns bytes added (0 at EOF). */
+static int refill(yt_tfr_reader *r, size_t *added, yt_err *err) {
+  *added = 0;
+  if (!r->z) {
+    ssize_t n;
+    do n = read(r->fd, r->own + r->end, r->cap - r->end); while (n < 0 && errno == EINTR);
+    if (n < 0) return yt_fail(err, YT_EIO, "%s: read error at byte %llu: %s", r->path,
+                              (unsigned long long)(r->base + r->end), strerror(errno));
+    if (n == 0) r->eof = true;
+    *added = (size_t)n;
+    r->end += (size_t)n;
+    return YT_OK;
+  }
+  while (*added == 0) {
+    if (r->zib.pos == r->zib.size) {
+      ssize_t n;
+      do n = read(r->fd, r->zin, ZIN_CHUNK); while (n < 0 && errno == EINTR);
+      if (n < 0) return yt_fail(err, YT_EIO, "%s: read error: %s", r->path, strerror(errno));
+      if (n == 0) { r->eof = true; return YT_OK; }
+      r->zin_total += (uint64_t)n;
+      r->zib = (ZSTD_inBuffer){r->zin, (size_t)n, 0};
+    }
+    ZSTD_outBuffer ob = {r->own + r->end, r->cap - r->end, 0};
+    size_t rc = ZSTD_decompressStream(r->z, &ob, &r->zib);
+    if (ZSTD_isError(rc))
+      return yt_fail(err, YT_ECORRUPT,
+                     "%s: zstd stream is corrupt near compressed byte %llu: %s", r->path,
+                     (unsigned long long)(r->zin_total - (r->zib.size - r->zib.pos)),
+                     ZSTD_getErrorName(rc));
+    r->end += ob.pos;
+    *added = ob.pos;
+  }
+  return YT_OK;
+}
+
+/* Makes at least `need` bytes available from start, or as many as the stream
+ * has. The buffer grows only when it is full of real data, so a lying length
+ * field costs at most the bytes that really exist. */
+static int ensure(yt_tfr_reader *r, size_t need, yt_err *err) {
+  while (r->end - r->start < need && !r->eof) {
+    if (r->start > 0 && (r->cap - r->end < STREAM_CHUNK || r->end == r->start)) {
+      memmove(r->own, r->own + r->start, r->end - r->start);
+      r->base += r->start;
+      r->end -= r->start;
+      r->start = 0;
+    }
+    if (r->end == r->cap) {
+      size_t ncap = r->cap * 2;
+      uint8_t *n = realloc(r->own, ncap);
+      if (!n) return yt_fail(err, YT_ENOMEM, "%s: out of memory growing a %zu-byte buffer", r->path, ncap);
+      r->own = n;
+      r->buf = n;
+      r->cap = ncap;
+    }
+    size_t added;
+    int rc = refill(r, &added, err);
+    if (rc < 0) return rc;
+  }
+  return YT_OK;
+}
+
+int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
+  uint64_t off = r->base + r->start;
+  int rc = ensure(r, 12, err);
+  if (rc < 0) return rc;
+  size_t avail = r->end - r->start;
+  if (avail == 0) return YT_EOF;
+  const uint8_t *h = r->buf + r->start;
+  if (avail < 12)
+    return yt_fail(err, YT_ECORRUPT,
+                   "%s: byte offset %llu (record %llu): " YT_TFR_TRUNCATED
+                   ": the file ends %zu bytes into the 12-byte header; the shard was cut short "
+                   "(re-copy it)",
+                   r->path, (unsigned long long)off, (unsigned long long)r->index, avail);
+  uint64_t len = le64(h);
+  uint32_t want = le32(h + 8), got = yt_crc32c_masked(h, 8);
+  if (want != got)
+    return yt_fail(err, YT_ECORRUPT,
+                   "%s: byte offset %llu (record %llu): " YT_TFR_LENGTH_CRC
+                   " (stored 0x%08x, computed 0x%08x): not a TFRecord file, or corrupt here",
+                   r->path, (unsigned long long)off, (unsigned long long)r->index, want, got);
+  /* Never ask for more than could exist: cap before adding to avoid overflow. */
+  uint64_t total_needed = len > (UINT64_MAX >> 2) ? UINT64_MAX >> 2 : len + 16;
+  if (r->eof && total_needed > avail) goto short_file;
+  rc = ensure(r, total_needed > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)total_needed, err);
+  if (rc < 0) return rc;
+  avail = r->end - r->start;
+  if (total_needed > avail) goto short_file;
+  h = r->buf + r->start;
+  const uint8_t *data = h + 12;
+  if (r->verify) {
+    want = le32(data + len);
+    got = yt_crc32c_masked(data, (size_t)len);
+    if (want != got)
+      return yt_fail(err, YT_ECORRUPT,
+                     "%s: byte offset %llu (record %llu): " YT_TFR_DATA_CRC
+                     " (stored 0x%08x, computed 0x%08x, %llu data bytes): the record is corrupt",
+                     r->path, (unsigned long long)off, (unsigned long long)r->index, want, got,
+                     (unsigned long long)len);
+  }
+  rec->data = data;
+  rec->len = (size_t)len;
+  rec->offset = off;
+  rec->index = r->index++;
+  r->start += (size_t)total_needed;
+  return YT_OK;
+
+short_file: {
+  /* The stream ended inside this record. A length larger than the whole
+   * file cannot be a cut-short record: the length field itself is bogus. */
+  uint64_t file_total = off + avail;
+  if (len > file_total)
+    return yt_fail(err, YT_ECORRUPT,
+                   "%s: byte offset %llu (record %llu): " YT_TFR_BEYOND_EOF
+                   " (length %llu, only %zu bytes follow)",
+                   r->path, (unsigned long long)off, (unsigned long long)r->index,
+                   (unsigned long long)len, avail);
+  return yt_fail(err, YT_ECORRUPT,
+                 "%s: byte offset %llu (record %llu): " YT_TFR_TRUNCATED
+                 " (needs %llu bytes, the file ends after %zu): the shard was cut short "
+                 "(re-copy it)",
+                 r->path, (unsigned long long)off, (unsigned long long)r->index,
+                 (unsigned long long)(len + 16), avail);
+}
+}
+
+/* ------------------------------------------------------------------ writer */
+
+struct yt_tfr_writer {
+  char *path, *tmp;
+  int fd;
+  ZSTD_CCtx *z;
+  uint8_t *buf; /* pending plain bytes (or compressed bytes when z) */
+  size_t len, cap;
+  uint8_t *zout;
+};
+
+enum { WBUF = 1 << 20 };
+
+void yt_tfr_frame_header(uint8_t hdr[12], size_t len) {
+  uint64_t l = len;
+  memcpy(hdr, &l, 8);
+  uint32_t c = yt_crc32c_masked(hdr, 8);
+  memcpy(hdr + 8, &c, 4);
+}
+
+static int write_all(yt_tfr_writer *w, const uint8_t *p, size_t n, yt_err *err) {
+  while (n) {
+    ssize_t k = write(w->fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return yt_fail(err, YT_EIO, "%s: write failed: %s", w->path, strerror(errno));
+    p += k;
+    n -= (size_t)k;
+  }
+  return YT_OK;
+}
+
+/* Pushes buffered plain bytes to the file (through zstd when asked). */
+static int drain(yt_tfr_writer *w, ZSTD_EndDirective mode, yt_err *err) {
+  if (!w->z) {
+    int rc = write_all(w, w->buf, w->len, err);
+    w->len = 0;
+    return rc;
+  }
+  ZSTD_inBuffer in = {w->buf, w->len, 0};
+  for (;;) {
+    ZSTD_outBuffer out = {w->zout, ZSTD_CStreamOutSize(), 0};
+    size_t left = ZSTD_compressStream2(w->z, &out, &in, mode);
+    if (ZSTD_isError(left))
+      return yt_fail(err, YT_EIO, "%s: zstd: %s", w->path, ZSTD_getErrorName(left));
+    int rc = write_all(w, w->zout, out.pos, err);
+    if (rc < 0) return rc;
+    if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) break;
+  }
+  w->len = 0;
+  return YT_OK;
+}
+
+int yt_tfw_open(yt_tfr_writer **out, const char *path, yt_err *err) {
+  *out = NULL;
+  yt_tfr_writer *w = calloc(1, sizeof *w);
+  if (!w) return yt_fail(err, YT_ENOMEM, "out of memory");
+  w->fd = -1;
+  w->path = strdup(path);
+  /* ".name.tmp.PID" in the same directory: rename() is then atomic. */
+  const char *slash = strrchr(path, '/');
+  size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
+  size_t n = strlen(path) + 32;
+  w->tmp = malloc(n);
+  w->cap = WBUF;
+  w->buf = malloc(w->cap);
+  if (!w->path || !w->tmp || !w->buf) { yt_tfw_abort(w); return yt_fail(err, YT_ENOMEM, "out of memory"); }
+  snprintf(w->tmp, n, "%.*s.%s.tmp.%ld", (int)dirlen, path, path + dirlen, (long)getpid());
+  if (ends_with(path, ".zst")) {
+    w->z = ZSTD_createCCtx();
+    w->zout = malloc(ZSTD_CStreamOutSize());
+    if (!w->z || !w->zout) { yt_tfw_abort(w); return yt_fail(err, YT_ENOMEM, "out of memory"); }
+    ZSTD_CCtx_setParameter(w->z, ZSTD_c_compressionLevel, 3);
+  }
+  w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (w->fd < 0) {
+    int rc = yt_fail(err, YT_EIO, "%s: cannot create: %s", w->tmp, strerror(errno));
+    free(w->tmp);
+    w->tmp = NULL; /* nothing to unlink */
+    yt_tfw_abort(w);
+    return rc;
+  }
+  *out = w;
+  return YT_OK;
+}
+
+static int put(yt_tfr_writer *w, const void *p, size_t n, yt_err *err) {
+  if (w->len + n > w->cap) {
+    int rc = drain(w, ZSTD_e_continue, err);
+    if (rc < 0) return rc;
+    if (n > w->cap) { /* large payload: straight through */
+      uint8_t *keep = w->buf;
+      size_t keepcap = w->cap;
+      w->buf = (uint8_t *)p;
+      w->len = n;
+      rc = drain(w, ZSTD_e_continue, err);
+      w->buf = keep;
+      w->cap = keepcap;
+      return rc;
+    }
+  }
+  memcpy(w->buf + w->len, p, n);
+  w->len += n;
+  return YT_OK;
+}
+
+int yt_tfw_write(yt_tfr_writer *w, const void *data, size_t len, yt_err *err) {
+  uint8_t hdr[12];
+  yt_tfr_frame_header(hdr, len);
+  uint32_t c = yt_crc32c_masked(data, len);
+  int rc;
+  if ((rc = put(w, hdr, 12, err)) < 0) return rc;
+  if ((rc = put(w, data, len, err)) < 0) return rc;
+  return put(w, &c, 4, err);
+}
+
+int yt_tfw_close(yt_tfr_writer *w, yt_err *err) {
+  int rc = drain(w, ZSTD_e_end, err);
+  if (rc == YT_OK && fsync(w->fd) != 0)
+    rc = yt_fail(err, YT_EIO, "%s: fsync failed: %s", w->tmp, strerror(errno));
+  if (close(w->fd) != 0 && rc == YT_OK)
+    rc = yt_fail(err, YT_EIO, "%s: close failed: %s", w->tmp, strerror(errno));
+  w->fd = -1;
+  if (rc == YT_OK && rename(w->tmp, w->path) != 0)
+    rc = yt_fail(err, YT_EIO, "%s: cannot rename into place: %s", w->path, strerror(errno));
+  if (rc == YT_OK) { free(w->tmp); w->tmp = NULL; }
+  yt_tfw_abort(w);
+  return rc;
+}
+
+void yt_tfw_abort(yt_tfr_writer *w) {
+  if (!w) return;
+  if (w->fd >= 0) close(w->fd);
+  if (w->tmp) unlink(w->tmp);
+  ZSTD_freeCCtx(w->z);
+  free(w->zout);
+  free(w->buf);
+  free(w->tmp);
+  free(w->path);
+  free(w);
+}

@@ -1,0 +1,59 @@
+/* tfrecord.h: TFRecord framing, reader and writer.
+ *
+ *   uint64 length (LE) | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)
+ *
+ * The reader memory-maps plain files (zero copy: a record is a view into the
+ * map) and streams `.tfrecord.zst` files and pipes through a buffer that only
+ * grows as real bytes arrive, so a bogus length is never allocated. Every error
+ * names the file, the byte offset of the bad record and the reason. Records are
+ * bytes here; Example parsing is example.h. */
+#ifndef YT_TFRECORD_H
+#define YT_TFRECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/error.h"
+
+typedef struct yt_tfr_reader yt_tfr_reader;
+
+typedef struct yt_tfr_record {
+  const uint8_t *data; /* valid until the next yt_tfr_next() or close */
+  size_t len;
+  uint64_t offset; /* byte offset of the record's header in the (decompressed) stream */
+  uint64_t index;  /* 0-based record number in the file */
+} yt_tfr_record;
+
+/* The reason strings the reader uses, stable for tests and tools. */
+#define YT_TFR_LENGTH_CRC "length crc mismatch"
+#define YT_TFR_DATA_CRC "data crc mismatch"
+#define YT_TFR_TRUNCATED "truncated record"
+#define YT_TFR_BEYOND_EOF "record length beyond end of file"
+
+/* path "-" reads standard input. A name ending in ".zst" is zstd-decompressed. */
+int yt_tfr_open(yt_tfr_reader **out, const char *path, yt_err *err);
+/* YT_OK and *rec filled; YT_EOF at a clean end; < 0 on error. verify_crc = false
+ * skips the data CRC (the length CRC is always checked: it guards allocation). */
+int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err);
+void yt_tfr_set_verify(yt_tfr_reader *r, bool verify_crc);
+const char *yt_tfr_path(const yt_tfr_reader *r);
+uint64_t yt_tfr_bytes_read(const yt_tfr_reader *r); /* stream bytes consumed so far */
+void yt_tfr_close(yt_tfr_reader *r);
+
+typedef struct yt_tfr_writer yt_tfr_writer;
+
+/* Writes to a hidden temporary beside path; yt_tfw_close() renames it into
+ * place, so a reader never sees a partial shard under its final name.
+ * A name ending in ".zst" is zstd-compressed (level 3). */
+int yt_tfw_open(yt_tfr_writer **out, const char *path, yt_err *err);
+int yt_tfw_write(yt_tfr_writer *w, const void *data, size_t len, yt_err *err);
+/* Flushes, fsyncs and renames; frees w whatever happens. */
+int yt_tfw_close(yt_tfr_writer *w, yt_err *err);
+/* Drops the temporary file; frees w. */
+void yt_tfw_abort(yt_tfr_writer *w);
+
+/* Frames one record into out[len + 16]. */
+void yt_tfr_frame_header(uint8_t hdr[12], size_t len);
+
+#endif
