@@ -268,6 +268,16 @@ int yt_feature_bytes(const yt_feature *f, size_t i, yt_bytes *out, size_t *n, yt
   if (f->kind == YT_KIND_NONE) return YT_OK;
   if (f->kind != YT_KIND_BYTES) return wrong_kind(f, YT_KIND_BYTES, err);
   cur c = {f->body.p, f->body.p + f->body.n, NULL};
+  /* Fast path, one frame of a feature list: exactly one value, 0x0a LEN BYTES. */
+  if (f->body.n >= 2 && f->body.p[0] == 0x0a) {
+    cur d = {f->body.p + 1, c.end, NULL};
+    uint64_t l;
+    if (!varint(&d, &l) && l == (uint64_t)(d.end - d.p)) {
+      if (i == 0) *out = (yt_bytes){d.p, (size_t)l};
+      *n = 1;
+      return YT_OK;
+    }
+  }
   uint32_t field; int wt; yt_bytes v; int rc;
   size_t k = 0;
   while ((rc = next_field(&c, &field, &wt, &v, err)) == 0) {

@@ -74,8 +74,9 @@ void yt_record_free(yt_record *r);
  * rows, as the starter pads after dequantizing. */
 void yt_record_dequantize(const yt_record *r, const yt_schema *s, float *out);
 
-/* out[n] = dequantized q[n]; runtime-dispatched SIMD, bit-identical to the table. */
+/* out[n] = dequantized q[n]; AVX2 where the CPU has it, bit-identical to the table. */
 void yt_dequantize(float *out, const uint8_t *q, size_t n);
+void yt_dequantize_portable(float *out, const uint8_t *q, size_t n); /* the scalar twin */
 /* The 256-entry reference table (two float32 roundings). */
 const float *yt_dequantize_table(void);
 
