@@ -51,7 +51,7 @@ static int start_field(yt_csv *c, yt_err *err) {
 int yt_csv_next(yt_csv *c, yt_err *err) {
   enum { START, PLAIN, QUOTED, QUOTE_SEEN } st = START;
   c->len = c->n = 0;
-  c->quoted = false;
+  c->quoted = c->escaped = false;
   long row_line = c->line;
   int ch, rc;
   ch = getc(c->f);
@@ -70,7 +70,7 @@ int yt_csv_next(yt_csv *c, yt_err *err) {
       continue;
     }
     if (st == QUOTE_SEEN) {
-      if (ch == '"') { st = QUOTED; if ((rc = push_char(c, '"', err)) < 0) return rc; continue; }
+      if (ch == '"') { st = QUOTED; c->escaped = true; if ((rc = push_char(c, '"', err)) < 0) return rc; continue; }
       st = PLAIN; /* closing quote; fall through to plain handling */
       if (ch != ',' && ch != '\n' && ch != '\r')
         return yt_fail(err, YT_ECORRUPT, "%s:%ld: text after a closing quote in field %zu", c->path, row_line, c->n);
@@ -153,6 +153,7 @@ int yt_vocab_load(yt_vocab *v, const char *path, yt_err *err) {
     v->name[v->n] = strdup(yt_csv_field(&c, 3));
     v->train_count[v->n] = strtol(yt_csv_field(&c, 1), NULL, 10);
     v->quoted_rows += c.quoted;
+    v->escaped_rows += c.escaped;
     v->n++;
   }
   if (rc == YT_EOF) rc = YT_OK;

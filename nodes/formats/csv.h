@@ -19,6 +19,7 @@ typedef struct yt_csv {
   size_t *offs;         /* field starts in buf */
   size_t n, cap_offs;
   bool quoted;          /* the row had at least one quoted field */
+  bool escaped;         /* ... holding a doubled quote ("") */
 } yt_csv;
 
 int yt_csv_open(yt_csv *c, const char *path, yt_err *err);
@@ -39,6 +40,7 @@ typedef struct yt_vocab {
   char **name;      /* [n] */
   long *train_count;
   int quoted_rows;  /* rows with at least one quoted field */
+  int escaped_rows; /* rows with a doubled quote inside a quoted field */
 } yt_vocab;
 
 /* Loads a vocabulary.csv; checks the header, that Index is 0..n-1 in order,

@@ -1,0 +1,194 @@
+/* test_tfrecord: the reader on every conformance vector (records, offsets,
+ * reasons), writer -> reader round trips (plain and zstd, empty and large
+ * records), atomic commit, and damage inside a zstd stream. */
+#include <fcntl.h>
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "formats/tfrecord.h"
+
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  rewind(f);
+  char *b = malloc((size_t)len + 1);
+  if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
+  if (b) b[len] = 0;
+  fclose(f);
+  if (n) *n = (size_t)len;
+  return b;
+}
+
+/* Reads all records; returns the final status, count in *n, error in err. */
+static int read_all(const char *path, size_t *n, uint64_t *last_off, yt_err *err) {
+  yt_tfr_reader *r;
+  int rc = yt_tfr_open(&r, path, err);
+  if (rc < 0) return rc;
+  yt_tfr_record rec;
+  *n = 0;
+  while ((rc = yt_tfr_next(r, &rec, err)) == YT_OK) { (*n)++; *last_off = rec.offset; }
+  yt_tfr_close(r);
+  return rc;
+}
+
+static void vectors(void) {
+  char *js = slurp(shared_path("testdata/expected.json"), NULL);
+  CHECK(js != NULL, "cannot read expected.json");
+  if (!js) return;
+  cJSON *root = cJSON_Parse(js);
+  cJSON *file;
+  cJSON_ArrayForEach(file, root) {
+    const char *name = file->string;
+    const char *kind = cJSON_GetObjectItem(file, "kind")->valuestring;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", shared_path("testdata/"));
+    strncat(path, name, sizeof path - strlen(path) - 1);
+    size_t n = 0;
+    uint64_t off = 0;
+    yt_err err = {0};
+    int rc = read_all(path, &n, &off, &err);
+    if (!strcmp(kind, "corrupt")) {
+      const char *reason = cJSON_GetObjectItem(file, "error")->valuestring;
+      int before = cJSON_GetObjectItem(file, "good_records_before")->valueint;
+      int bad = cJSON_GetObjectItem(file, "bad_record_offset")->valueint;
+      char want[64];
+      snprintf(want, sizeof want, "byte offset %d ", bad);
+      if (!strcmp(reason, "malformed protobuf")) {
+        /* framing is intact: the damage is for the decoder (test_example) */
+        CHECK(rc == YT_EOF && n == (size_t)before + 1, "%s: framing should be fine, rc %d n %zu", name, rc, n);
+        continue;
+      }
+      CHECK(rc == YT_ECORRUPT, "%s: rc %d (%s)", name, rc, err.msg);
+      CHECK(n == (size_t)before, "%s: %zu good records, expected %d", name, n, before);
+      CHECK_CONTAINS(err.msg, name);
+      CHECK_CONTAINS(err.msg, want);
+      CHECK_CONTAINS(err.msg, reason);
+    } else {
+      int want = cJSON_GetArraySize(cJSON_GetObjectItem(file, "records"));
+      CHECK(rc == YT_EOF, "%s: %s", name, err.msg);
+      CHECK(n == (size_t)want, "%s: %zu records, expected %d", name, n, want);
+    }
+  }
+  cJSON_Delete(root);
+  free(js);
+}
+
+static void round_trip(const char *dir, const char *name) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  yt_err err = {0};
+  yt_tfr_writer *w;
+  CHECK(yt_tfw_open(&w, path, &err) == YT_OK, "%s", err.msg);
+  enum { N = 200 };
+  static uint8_t data[1 << 21];
+  for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 2654435761u >> 13);
+  size_t lens[N];
+  for (int i = 0; i < N; i++) {
+    lens[i] = i == 0 ? 0 : i == 1 ? sizeof data : (size_t)(i * 7919u) % 70000;
+    CHECK(yt_tfw_write(w, data + (i % 13), lens[i] - (i == 1 ? 13 : 0), &err) == YT_OK, "%s", err.msg);
+    if (i == 1) lens[1] -= 13;
+  }
+  /* not visible under its final name before close */
+  CHECK(access(path, F_OK) != 0, "%s exists before close", path);
+  CHECK(yt_tfw_close(w, &err) == YT_OK, "%s", err.msg);
+  CHECK(access(path, F_OK) == 0, "%s missing after close", path);
+  yt_tfr_reader *r;
+  CHECK(yt_tfr_open(&r, path, &err) == YT_OK, "%s", err.msg);
+  yt_tfr_record rec;
+  int i = 0, rc;
+  uint64_t off = 0;
+  while ((rc = yt_tfr_next(r, &rec, &err)) == YT_OK) {
+    CHECK(i < N && rec.len == lens[i], "%s record %d: len %zu", name, i, rec.len);
+    CHECK(i < N && memcmp(rec.data, data + (i % 13), rec.len) == 0, "%s record %d bytes differ", name, i);
+    CHECK(rec.index == (uint64_t)i && rec.offset == off, "%s record %d index/offset", name, i);
+    off += rec.len + 16;
+    i++;
+  }
+  CHECK(rc == YT_EOF && i == N, "%s: %d records, rc %d %s", name, i, rc, err.msg);
+  yt_tfr_close(r);
+}
+
+static void abort_leaves_nothing(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/aborted.tfrecord", dir);
+  yt_err err;
+  yt_tfr_writer *w;
+  CHECK(yt_tfw_open(&w, path, &err) == YT_OK, "%s", err.msg);
+  yt_tfw_write(w, "abc", 3, &err);
+  yt_tfw_abort(w);
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s | grep aborted)\"", dir);
+  CHECK(system(cmd) == 0, "abort left a file behind in %s", dir);
+  yt_tfr_writer *w2;
+  snprintf(path, sizeof path, "%s/no/such/dir/x.tfrecord", dir);
+  CHECK(yt_tfw_open(&w2, path, &err) == YT_EIO, "open in a missing dir must fail");
+  CHECK_CONTAINS(err.msg, "cannot create");
+}
+
+/* A zstd shard cut short and one with a corrupted length field. */
+static void zstd_damage(const char *dir) {
+  char good[4096], cut[4200], cmd[9000];
+  snprintf(good, sizeof good, "%s/rt.tfrecord.zst", dir);
+  snprintf(cut, sizeof cut, "%s/cut.tfrecord.zst", dir);
+  struct stat st;
+  stat(good, &st);
+  snprintf(cmd, sizeof cmd, "head -c %lld %s > %s", (long long)st.st_size / 2, good, cut);
+  CHECK(system(cmd) == 0, "%s", cmd);
+  size_t n;
+  uint64_t off;
+  yt_err err = {0};
+  int rc = read_all(cut, &n, &off, &err);
+  CHECK(rc < 0, "a cut zstd shard must fail");
+  CHECK(n > 0 && n < 200, "records before the cut: %zu", n);
+  CHECK_CONTAINS(err.msg, "cut.tfrecord.zst");
+  /* plain file with a huge length whose CRC is right: beyond end of file,
+   * read through the streaming path (stdin) as well */
+  char huge[4200];
+  snprintf(huge, sizeof huge, "%s/huge.tfrecord.zst", dir);
+  snprintf(cmd, sizeof cmd, "zstd -q -f -o %s %s 2>/dev/null || false", huge, shared_path("testdata/huge_length.tfrecord"));
+  if (system(cmd) == 0) {
+    rc = read_all(huge, &n, &off, &err);
+    CHECK(rc == YT_ECORRUPT && n == 1, "zst huge length: rc %d n %zu", rc, n);
+    CHECK_CONTAINS(err.msg, "record length beyond end of file");
+    CHECK_CONTAINS(err.msg, "byte offset 4705");
+  } else {
+    printf("zstd CLI not installed: skipping the compressed huge-length case\n");
+  }
+}
+
+static void streaming_stdin(void) {
+  /* the pipe path: same vector through standard input */
+  int fd = open(shared_path("testdata/truncated.tfrecord"), O_RDONLY);
+  int saved = dup(0);
+  dup2(fd, 0);
+  close(fd);
+  size_t n;
+  uint64_t off;
+  yt_err err = {0};
+  int rc = read_all("-", &n, &off, &err);
+  dup2(saved, 0);
+  close(saved);
+  CHECK(rc == YT_ECORRUPT && n == 1, "stdin truncated: rc %d n %zu", rc, n);
+  CHECK_CONTAINS(err.msg, "truncated record");
+  CHECK_CONTAINS(err.msg, "byte offset 4705");
+}
+
+int main(void) {
+  char dir[] = "/tmp/yt_tfr_XXXXXX";
+  if (!mkdtemp(dir)) return 1;
+  vectors();
+  round_trip(dir, "rt.tfrecord");
+  round_trip(dir, "rt.tfrecord.zst");
+  abort_leaves_nothing(dir);
+  zstd_damage(dir);
+  streaming_stdin();
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  return check_report("test_tfrecord");
+}
