@@ -144,6 +144,19 @@ static int write_json(const gen_opts *o, long records, unsigned long long bytes,
   return 0;
 }
 
+/* mkdir -p */
+static int mkdir_p(const char *dir) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", dir);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+      *p = '/';
+    }
+  return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -205,7 +218,7 @@ int cmd_gen(int argc, char **argv) {
     cli_error("gen", "--min-frames (%d) is larger than --max-frames (%d)", o.p.min_frames, o.p.max_frames);
     return 2;
   }
-  if (mkdir(o.out, 0755) != 0 && errno != EEXIST) {
+  if (mkdir_p(o.out) != 0) {
     cli_error("gen", "%s: cannot create directory: %s", o.out, strerror(errno));
     return 1;
   }

@@ -1,5 +1,5 @@
 /* test_tfrecord: the reader on every conformance vector (records, offsets,
- * reasons), writer -> reader round trips (plain and zstd, empty and large
+ * reasons) through both the mmap and the read() path, writer -> reader round trips (plain and zstd, empty and large
  * records), atomic commit, and damage inside a zstd stream. */
 #include <fcntl.h>
 #include <cjson/cJSON.h>
@@ -181,8 +181,13 @@ static void streaming_stdin(void) {
 int main(void) {
   char dir[] = "/tmp/yt_tfr_XXXXXX";
   if (!mkdtemp(dir)) return 1;
+  /* both plain-file paths: memory map and buffered read() */
+  setenv("YT_TFRECORD_MMAP", "1", 1);
   vectors();
   round_trip(dir, "rt.tfrecord");
+  setenv("YT_TFRECORD_MMAP", "0", 1);
+  vectors();
+  unsetenv("YT_TFRECORD_MMAP");
   round_trip(dir, "rt.tfrecord.zst");
   abort_leaves_nothing(dir);
   zstd_damage(dir);
