@@ -150,7 +150,7 @@ static int same_feature(const yt_feature *f, const Tensorflow__Feature *p, yt_er
     if (f->kind != YT_KIND_FLOAT) return 0;
     float *v = malloc(sizeof(float) * (p->float_list->n_value + 1));
     yt_feature_floats(f, v, p->float_list->n_value, &n, err);
-    int ok = n == p->float_list->n_value && !memcmp(v, p->float_list->value, n * sizeof(float));
+    int ok = n == p->float_list->n_value && (n == 0 || !memcmp(v, p->float_list->value, n * sizeof(float)));
     free(v);
     return ok;
   }
@@ -158,7 +158,7 @@ static int same_feature(const yt_feature *f, const Tensorflow__Feature *p, yt_er
     if (f->kind != YT_KIND_INT64) return 0;
     int64_t *v = malloc(sizeof(int64_t) * (p->int64_list->n_value + 1));
     yt_feature_int64s(f, v, p->int64_list->n_value, &n, err);
-    int ok = n == p->int64_list->n_value && !memcmp(v, p->int64_list->value, n * sizeof(int64_t));
+    int ok = n == p->int64_list->n_value && (n == 0 || !memcmp(v, p->int64_list->value, n * sizeof(int64_t)));
     free(v);
     return ok;
   }

@@ -114,8 +114,9 @@ int main(void) {
   printf("oracle GAP on 40 videos: frames %.4f, mean pooling %.4f\n", of, om);
   CHECK(of > 0.9, "frame oracle GAP %.4f", of);
   CHECK(om < of, "mean pooling oracle %.4f should trail the frame oracle %.4f", om, of);
+  yt_synth_free(g3);
   p.classes = 0;
-  CHECK(yt_synth_new(&g3 /* unused on failure */, &p, &err) == YT_EUSAGE, "classes 0 accepted");
+  CHECK(yt_synth_new(&g3, &p, &err) == YT_EUSAGE && g3 == NULL, "classes 0 accepted");
   yt_gap_free(&gf);
   yt_gap_free(&gm);
   free(fsc);
