@@ -10,6 +10,7 @@
 
 int cmd_dump(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /* "yt8m-flow dump: error: <msg>" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,6 +16,7 @@ static const struct {
 } commands[] = {
     {"dump", cmd_dump, "print the records of TFRecord shards (text or JSON lines)"},
     {"gen", cmd_gen, "write a synthetic YouTube-8M corpus with planted, learnable signal"},
+    {"check", cmd_check, "parse and validate a .flow graph; all errors in one pass"},
 };
 
 static void usage(FILE *f) {
