@@ -824,7 +824,6 @@ static void apply_node_sets(parser *ps, const yt_flow_set *sets) {
 
 int yt_flow_load(yt_flow *f, const char *path, const yt_flow_set *sets) {
   memset(f, 0, sizeof *f);
-  parser top = {.f = f, .sets = sets};
   char *text = read_text(path);
   if (!text) {
     yt_flow_error(f, (yt_loc){path, 0, 0}, NULL, "cannot read the graph: %s", strerror(errno));
@@ -848,7 +847,6 @@ int yt_flow_load(yt_flow *f, const char *path, const yt_flow_set *sets) {
   free(ps.t.text);
   free(ps.stack[0]);
   free(ps.stack);
-  (void)top;
   apply_node_sets(&ps, sets);
   check_edges(f);
   check_cycles(f);

@@ -39,4 +39,19 @@ static inline const char *shared_path(const char *rel) {
   return b;
 }
 
+/* The whole file, NUL-terminated (malloc'd), its length in *n; NULL if unreadable. */
+static inline char *check_slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  rewind(f);
+  char *b = len >= 0 ? malloc((size_t)len + 1) : NULL;
+  if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
+  if (b) b[len] = 0;
+  fclose(f);
+  if (n && b) *n = (size_t)len;
+  return b;
+}
+
 #endif

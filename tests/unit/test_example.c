@@ -15,19 +15,6 @@
 #include "formats/yt8m.h"
 #include "sha256.h"
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  rewind(f);
-  char *b = malloc((size_t)len + 1);
-  if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-  if (b) b[len] = 0;
-  fclose(f);
-  return b;
-}
-
 static void sha_floats(const float *v, size_t n, char *hex) {
   sha256_ctx c;
   sha256_init(&c);
@@ -334,7 +321,7 @@ static void dequantize(void) {
 }
 
 int main(void) {
-  char *js = slurp(shared_path("testdata/expected.json"));
+  char *js = check_slurp(shared_path("testdata/expected.json"), NULL);
   cJSON *spec = js ? cJSON_Parse(js) : NULL;
   CHECK(spec != NULL, "expected.json");
   if (spec) {

@@ -10,20 +10,6 @@
 #include "check.h"
 #include "formats/tfrecord.h"
 
-static char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  rewind(f);
-  char *b = malloc((size_t)len + 1);
-  if (b && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-  if (b) b[len] = 0;
-  fclose(f);
-  if (n) *n = (size_t)len;
-  return b;
-}
-
 /* Reads all records; returns the final status, count in *n, error in err. */
 static int read_all(const char *path, size_t *n, uint64_t *last_off, yt_err *err) {
   yt_tfr_reader *r;
@@ -37,7 +23,7 @@ static int read_all(const char *path, size_t *n, uint64_t *last_off, yt_err *err
 }
 
 static void vectors(void) {
-  char *js = slurp(shared_path("testdata/expected.json"), NULL);
+  char *js = check_slurp(shared_path("testdata/expected.json"), NULL);
   CHECK(js != NULL, "cannot read expected.json");
   if (!js) return;
   cJSON *root = cJSON_Parse(js);
