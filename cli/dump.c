@@ -166,7 +166,7 @@ static int dump_record(dump_opts *o, const char *file, const yt_tfr_record *rec,
   for (size_t i = 0; i < ex->n_ctx; i++) {
     const yt_feature *f = &ex->ctx[i];
     if (f->kind != YT_KIND_FLOAT || is_segment_key(f->key)) continue;
-    if (yt_example_find(ex, "") == f) continue;
+    if (f->key.n == 0) continue; /* an unnamed feature has no name to report it under */
     /* a key repeated in the map: only its last value counts */
     char key[256];
     snprintf(key, sizeof key, "%.*s", (int)f->key.n, f->key.p);

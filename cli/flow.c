@@ -329,13 +329,19 @@ static yt_let *find_let(yt_flow *f, const char *name) {
   return NULL;
 }
 
+/* "did you mean" over the graph's variables (malloc'd, or NULL). */
+static char *let_note(const yt_flow *f, const char *word) {
+  const char **names = xrealloc(NULL, (f->n_lets + 1) * sizeof *names);
+  for (size_t i = 0; i < f->n_lets; i++) names[i] = f->lets[i].name;
+  char *note = did_you_mean(word, names, f->n_lets);
+  free(names);
+  return note;
+}
+
 static void undefined_var(parser *ps, yt_loc loc, const char *name) {
-  const char **names = xrealloc(NULL, (ps->f->n_lets + 1) * sizeof *names);
-  for (size_t i = 0; i < ps->f->n_lets; i++) names[i] = ps->f->lets[i].name;
-  char *note = did_you_mean(name, names, ps->f->n_lets);
+  char *note = let_note(ps->f, name);
   perr(ps, loc, note, "undefined variable '%s'", name);
   free(note);
-  free(names);
 }
 
 static void value_to_text(const yt_value *v, char *out, size_t cap) {
@@ -617,14 +623,9 @@ static void parse_edges(parser *ps) {
     next(ps);
     yt_port_ref to;
     if (!parse_port(ps, &to)) { free(to.node); free(prev.node); free(prev.port); recover(ps); return; }
-    yt_edge *e = PUSH(ps->f->edges, ps->f->n_edges);
-    *e = (yt_edge){.from = prev, .to = to, .loc = aloc};
-    e->from.node = xstrdup(prev.node);
-    e->from.port = prev.port ? xstrdup(prev.port) : NULL;
-    free(prev.node); free(prev.port);
-    prev = to;
-    prev.node = xstrdup(to.node);
-    prev.port = to.port ? xstrdup(to.port) : NULL;
+    /* the edge owns prev and to; the next edge starts from a copy of to */
+    *PUSH(ps->f->edges, ps->f->n_edges) = (yt_edge){.from = prev, .to = to, .loc = aloc};
+    prev = (yt_port_ref){.node = xstrdup(to.node), .port = to.port ? xstrdup(to.port) : NULL, .loc = to.loc};
   }
   free(prev.node); free(prev.port);
   if (is_sym(ps, '[')) { /* attributes apply to every edge of the chain */
@@ -799,12 +800,9 @@ static void apply_node_sets(parser *ps, const yt_flow_set *sets) {
     char *dot = strchr(key, '.');
     if (!dot) {
       if (!find_let(f, key)) {
-        const char **names = xrealloc(NULL, (f->n_lets + 1) * sizeof *names);
-        for (size_t k = 0; k < f->n_lets; k++) names[k] = f->lets[k].name;
-        char *note = did_you_mean(key, names, f->n_lets);
+        char *note = let_note(f, key);
         yt_flow_error(f, loc, note, "--set %s: the graph has no 'let %s'", key, key);
         free(note);
-        free(names);
       }
       continue;
     }

@@ -66,6 +66,7 @@ struct yt_synth {
   double *cdf;       /* [K] class prior CDF */
   int *topic_classes; /* [T, 3] */
   float *scratch;    /* oracle: [max_frames, D] and [max_frames, K+T] */
+  int *src;          /* [max_frames]: the source (class or K + topic) of each frame */
 };
 
 void yt_synth_defaults(yt_synth_params *p) {
@@ -110,7 +111,8 @@ int yt_synth_new(yt_synth **out, const yt_synth_params *p, yt_err *err) {
   g->cdf = malloc(sizeof(double) * (size_t)K);
   g->topic_classes = malloc(sizeof(int) * (size_t)T * TOPIC_CLASSES);
   g->scratch = malloc(sizeof(float) * (size_t)p->max_frames * (size_t)(D + K + T));
-  if (!g->protos || !g->half_norm2 || !g->cdf || !g->topic_classes || !g->scratch) {
+  g->src = malloc(sizeof(int) * (size_t)p->max_frames);
+  if (!g->protos || !g->half_norm2 || !g->cdf || !g->topic_classes || !g->scratch || !g->src) {
     yt_synth_free(g);
     return yt_fail(err, YT_ENOMEM, "out of memory for %d classes", K);
   }
@@ -150,6 +152,7 @@ void yt_synth_free(yt_synth *g) {
   free(g->cdf);
   free(g->topic_classes);
   free(g->scratch);
+  free(g->src);
   free(g);
 }
 
@@ -211,7 +214,7 @@ int yt_synth_video_make(yt_synth *g, const char *split, uint64_t index, yt_synth
 
   /* source of each frame: a label for m signal frames at random positions
    * (each label at least once), else a topic from the video's own mix */
-  int *src = (int *)g->scratch; /* reuses oracle scratch: n ints */
+  int *src = g->src;
   double s = p->signal_lo + (p->signal_hi - p->signal_lo) * rng_unif(&r);
   int m = (int)lround(s * n);
   if (m < k) m = k;

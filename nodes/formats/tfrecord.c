@@ -271,14 +271,10 @@ static int write_all(yt_tfr_writer *w, const uint8_t *p, size_t n, yt_err *err) 
   return YT_OK;
 }
 
-/* Pushes buffered plain bytes to the file (through zstd when asked). */
-static int drain(yt_tfr_writer *w, ZSTD_EndDirective mode, yt_err *err) {
-  if (!w->z) {
-    int rc = write_all(w, w->buf, w->len, err);
-    w->len = 0;
-    return rc;
-  }
-  ZSTD_inBuffer in = {w->buf, w->len, 0};
+/* Pushes plain bytes p[n] to the file (through zstd when asked). */
+static int push(yt_tfr_writer *w, const uint8_t *p, size_t n, ZSTD_EndDirective mode, yt_err *err) {
+  if (!w->z) return write_all(w, p, n, err);
+  ZSTD_inBuffer in = {p, n, 0};
   for (;;) {
     ZSTD_outBuffer out = {w->zout, ZSTD_CStreamOutSize(), 0};
     size_t left = ZSTD_compressStream2(w->z, &out, &in, mode);
@@ -286,10 +282,15 @@ static int drain(yt_tfr_writer *w, ZSTD_EndDirective mode, yt_err *err) {
       return yt_fail(err, YT_EIO, "%s: zstd: %s", w->path, ZSTD_getErrorName(left));
     int rc = write_all(w, w->zout, out.pos, err);
     if (rc < 0) return rc;
-    if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) break;
+    if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) return YT_OK;
   }
+}
+
+/* Pushes the buffered bytes. */
+static int drain(yt_tfr_writer *w, ZSTD_EndDirective mode, yt_err *err) {
+  int rc = push(w, w->buf, w->len, mode, err);
   w->len = 0;
-  return YT_OK;
+  return rc;
 }
 
 int yt_tfw_open(yt_tfr_writer **out, const char *path, yt_err *err) {
@@ -329,16 +330,7 @@ static int put(yt_tfr_writer *w, const void *p, size_t n, yt_err *err) {
   if (w->len + n > w->cap) {
     int rc = drain(w, ZSTD_e_continue, err);
     if (rc < 0) return rc;
-    if (n > w->cap) { /* large payload: straight through */
-      uint8_t *keep = w->buf;
-      size_t keepcap = w->cap;
-      w->buf = (uint8_t *)p;
-      w->len = n;
-      rc = drain(w, ZSTD_e_continue, err);
-      w->buf = keep;
-      w->cap = keepcap;
-      return rc;
-    }
+    if (n > w->cap) return push(w, p, n, ZSTD_e_continue, err); /* large payload: straight through */
   }
   memcpy(w->buf + w->len, p, n);
   w->len += n;
