@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "flow.h"
+#include "plan.h"
 
 static void help(FILE *f) {
   fprintf(f, "usage: yt8m-flow check [--set NAME=VALUE | --set NODE.PARAM=VALUE]... FILE.flow\n"
@@ -38,6 +39,8 @@ int cmd_check(int argc, char **argv) {
   yt_flow f;
   yt_flow_set s = {sets, n};
   int errors = yt_flow_load(&f, file, &s);
+  yt_plan plan = {0};
+  errors = yt_plan_check(&f, &plan); /* schema checks too, even after syntax errors: one pass */
   if (errors) {
     yt_flow_print_diags(&f, stderr);
     fprintf(stderr, "%d error%s\n", errors, errors == 1 ? "" : "s");
@@ -47,6 +50,7 @@ int cmd_check(int argc, char **argv) {
     printf("%s: flow %s: %zu nodes (%d processes), %zu edges%s%s\n", file, f.name, f.n_nodes, procs, f.n_edges,
            f.tap ? ", tap " : "", f.tap ? f.tap : "");
   }
+  yt_plan_free(&plan);
   yt_flow_free(&f);
   return errors ? 1 : 0;
 }

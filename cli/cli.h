@@ -11,6 +11,10 @@
 int cmd_dump(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_node(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_tap(int argc, char **argv);
 
 /* "yt8m-flow dump: error: <msg>" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -17,6 +17,8 @@ static const struct {
     {"dump", cmd_dump, "print the records of TFRecord shards (text or JSON lines)"},
     {"gen", cmd_gen, "write a synthetic YouTube-8M corpus with planted, learnable signal"},
     {"check", cmd_check, "parse and validate a .flow graph; all errors in one pass"},
+    {"run", cmd_run, "run a .flow graph: one process per node replica, connected by ZeroMQ"},
+    {"node", cmd_node, "(internal) one node replica, as `run` spawns it"},
 };
 
 static void usage(FILE *f) {

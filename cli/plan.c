@@ -1,0 +1,291 @@
+/* plan.c: schema checks of a graph and the plan the node processes read. */
+#include "plan.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The value of a .flow parameter as the schema's type, or an error message. */
+static int to_pval(const yt_value *v, const yt_param_def *d, yt_pval *out, char *why, size_t cap) {
+  memset(out, 0, sizeof *out);
+  out->type = d->type;
+  out->set = true;
+  yt_vkind k = v->kind;
+  switch (d->type) {
+  case YT_P_INT:
+    if (k != YT_V_INT) break;
+    out->i = v->i;
+    return 0;
+  case YT_P_FLOAT:
+    if (k != YT_V_INT && k != YT_V_FLOAT) break;
+    out->f = k == YT_V_INT ? (double)v->i : v->f;
+    return 0;
+  case YT_P_BOOL:
+    if (k != YT_V_BOOL) break;
+    out->b = v->b;
+    return 0;
+  case YT_P_STRING:
+  case YT_P_ENUM:
+    if (k != YT_V_STRING) break;
+    out->s = strdup(v->s);
+    return 0;
+  case YT_P_SIZE:
+    if (k != YT_V_SIZE && k != YT_V_INT) break;
+    if (v->i < 0) { snprintf(why, cap, "a size cannot be negative"); return -1; }
+    out->i = v->i;
+    return 0;
+  case YT_P_DURATION:
+    if (k != YT_V_DURATION && k != YT_V_INT && k != YT_V_FLOAT) break;
+    out->f = k == YT_V_INT ? (double)v->i : v->f;
+    return 0;
+  case YT_P_LIST: {
+    const yt_value *items = k == YT_V_LIST ? v->items : v;
+    size_t n = k == YT_V_LIST ? v->n : 1;
+    out->items = calloc(n ? n : 1, sizeof *out->items);
+    for (size_t i = 0; i < n; i++) {
+      char buf[512];
+      const yt_value *it = &items[i];
+      if (it->kind == YT_V_STRING) snprintf(buf, sizeof buf, "%s", it->s);
+      else if (it->kind == YT_V_INT || it->kind == YT_V_SIZE) snprintf(buf, sizeof buf, "%lld", (long long)it->i);
+      else if (it->kind == YT_V_FLOAT) snprintf(buf, sizeof buf, "%.9g", it->f);
+      else { snprintf(why, cap, "list items must be strings or numbers"); yt_pval_free(out); return -1; }
+      out->items[out->n++] = strdup(buf);
+    }
+    return 0;
+  }
+  }
+  snprintf(why, cap, "parameter '%s' needs %s %s, found %s", d->name, d->type == YT_P_INT ? "an" : "a",
+           yt_ptype_name(d->type), yt_value_kind_name(k));
+  return -1;
+}
+
+/* "did you mean" over a node type's parameter names */
+static const char *closest_param(const yt_node_def *d, const char *name) {
+  const char *names[128];
+  size_t n = 0;
+  for (int i = 0; i < d->n_params && n < 128; i++) names[n++] = d->params[i].name;
+  return yt_closest(name, names, n);
+}
+
+static const char *closest_pad(const yt_pad_def *pads, int n, const char *name) {
+  const char *names[YT_MAX_PADS];
+  for (int i = 0; i < n; i++) names[i] = pads[i].name;
+  return yt_closest(name, names, (size_t)n);
+}
+
+static int find_node(const yt_flow *f, const char *name) {
+  for (size_t i = 0; i < f->n_nodes; i++)
+    if (!strcmp(f->nodes[i].name, name)) return (int)i;
+  return -1;
+}
+
+/* Resolves one end of an edge to a pad index; -1 with a diagnostic. */
+static int resolve_pad(yt_flow *f, const yt_port_ref *r, const yt_node_def *d, int output) {
+  const yt_pad_def *pads = output ? d->outputs : d->inputs;
+  int n = output ? d->n_outputs : d->n_inputs;
+  const char *dir = output ? "output" : "input";
+  if (!r->port) {
+    if (n == 0) {
+      yt_flow_error(f, r->loc, NULL, "node '%s' (%s) has no %s port: it is a %s", r->node, d->name, dir,
+                    output ? "sink" : "source");
+      return -1;
+    }
+    return 0; /* the default port is the first */
+  }
+  int k = yt_node_pad(pads, n, r->port);
+  if (k < 0) {
+    const char *near = closest_pad(pads, n, r->port);
+    char note[128];
+    if (near) snprintf(note, sizeof note, "did you mean '%s'?", near);
+    yt_flow_error(f, r->loc, near ? note : NULL, "unknown %s port '%s' on node '%s' (%s)", dir, r->port, r->node,
+                  d->name);
+  }
+  return k;
+}
+
+static int types_fit(const char *out, const char *in) {
+  return !strcmp(in, "any") || !strcmp(out, in) || (!strcmp(out, "batch") && !strcmp(in, "videos"));
+}
+
+int yt_plan_check(yt_flow *f, yt_plan *p) {
+  memset(p, 0, sizeof *p);
+  p->nodes = calloc(f->n_nodes ? f->n_nodes : 1, sizeof *p->nodes);
+  p->n_nodes = f->n_nodes;
+  size_t nt;
+  const yt_node_def *const *all = yt_node_all(&nt);
+  for (size_t i = 0; i < f->n_nodes; i++) {
+    yt_node_decl *nd = &f->nodes[i];
+    yt_plan_node *pn = &p->nodes[i];
+    pn->decl = nd;
+    pn->def = yt_node_find(nd->type);
+    p->processes += nd->replicas;
+    if (!pn->def) {
+      const char *names[128];
+      for (size_t k = 0; k < nt && k < 128; k++) names[k] = all[k]->name;
+      const char *near = yt_closest(nd->type, names, nt < 128 ? nt : 128);
+      char note[160];
+      if (near) snprintf(note, sizeof note, "did you mean '%s'?", near);
+      else snprintf(note, sizeof note, "`yt8m-flow inspect` lists the node types");
+      yt_flow_error(f, nd->type_loc, note, "unknown node type '%s'", nd->type);
+      continue;
+    }
+    for (size_t h = 0; h < nd->n_hosts; h++)
+      if (strcmp(nd->hosts[h], "local") && strcmp(nd->hosts[h], "localhost"))
+        yt_flow_error(f, nd->loc, "run the graph on one machine (on local) for now",
+                      "node '%s': placement on host '%s' is not supported yet", nd->name, nd->hosts[h]);
+    yt_err err = {0};
+    if (yt_params_init(&pn->params, pn->def->params, (size_t)pn->def->n_params, &err)) {
+      yt_flow_error(f, nd->loc, NULL, "node type '%s': %s", pn->def->name, err.msg);
+      continue;
+    }
+    for (size_t k = 0; k < nd->n_params; k++) {
+      yt_param *pr = &nd->params[k];
+      int idx = yt_param_index(pn->def->params, (size_t)pn->def->n_params, pr->name);
+      if (idx < 0) {
+        const char *near = closest_param(pn->def, pr->name);
+        char note[160];
+        if (near) snprintf(note, sizeof note, "did you mean '%s'?", near);
+        else snprintf(note, sizeof note, "`yt8m-flow inspect %s` lists its parameters", pn->def->name);
+        yt_flow_error(f, pr->loc, note, "unknown parameter '%s' for node '%s' (%s)", pr->name, nd->name,
+                      pn->def->name);
+        continue;
+      }
+      const yt_param_def *d = &pn->def->params[idx];
+      char why[256];
+      yt_pval v;
+      if (to_pval(&pr->value, d, &v, why, sizeof why)) {
+        yt_flow_error(f, pr->value.loc.line ? pr->value.loc : pr->loc, NULL, "%s", why);
+        continue;
+      }
+      if (yt_pval_check(&v, d, &err)) {
+        yt_flow_error(f, pr->value.loc.line ? pr->value.loc : pr->loc, d->help, "%s", err.msg);
+        yt_pval_free(&v);
+        continue;
+      }
+      yt_pval_free(&pn->params.vals[idx]);
+      pn->params.vals[idx] = v;
+    }
+    for (int k = 0; k < pn->def->n_params; k++)
+      if (!pn->params.vals[k].set) {
+        char note[300];
+        snprintf(note, sizeof note, "%s (%s): %s", pn->def->params[k].name, yt_ptype_name(pn->def->params[k].type),
+                 pn->def->params[k].help);
+        yt_flow_error(f, nd->loc, note, "node '%s' (%s) is missing required parameter '%s'", nd->name,
+                      pn->def->name, pn->def->params[k].name);
+      }
+  }
+  /* edges: ports, types; then every input must be fed */
+  p->edges = calloc(f->n_edges ? f->n_edges : 1, sizeof *p->edges);
+  int *fed = calloc(f->n_nodes * YT_MAX_PADS + 1, sizeof *fed);
+  int *feeds = calloc(f->n_nodes * YT_MAX_PADS + 1, sizeof *feeds);
+  for (size_t i = 0; i < f->n_edges; i++) {
+    yt_edge *e = &f->edges[i];
+    int a = find_node(f, e->from.node), b = find_node(f, e->to.node);
+    if (a < 0 || b < 0 || !p->nodes[a].def || !p->nodes[b].def) continue; /* reported already */
+    const yt_node_def *da = p->nodes[a].def, *db = p->nodes[b].def;
+    int pa = resolve_pad(f, &e->from, da, 1), pb = resolve_pad(f, &e->to, db, 0);
+    if (pa < 0 || pb < 0) continue;
+    const char *ta = da->outputs[pa].type, *tb = db->inputs[pb].type;
+    if (!types_fit(ta, tb)) {
+      char note[200];
+      snprintf(note, sizeof note, "'%s.%s' gives %s; '%s.%s' takes %s", e->from.node, da->outputs[pa].name, ta,
+               e->to.node, db->inputs[pb].name, tb);
+      yt_flow_error(f, e->to.loc, note, "port type mismatch: %s -> %s", ta, tb);
+      continue;
+    }
+    if (e->codec && strcmp(e->codec, "zstd") && strcmp(e->codec, "none"))
+      yt_flow_error(f, e->loc, "codecs: none, zstd", "unknown codec '%s'", e->codec);
+    yt_plan_edge *pe = &p->edges[p->n_edges++];
+    *pe = (yt_plan_edge){a, pa, b, pb, e->hwm > 0 ? e->hwm : YT_DEFAULT_HWM,
+                         e->codec && !strcmp(e->codec, "zstd") ? YT_CODEC_ZSTD : YT_CODEC_NONE};
+    fed[b * YT_MAX_PADS + pb]++;
+    if (++feeds[a * YT_MAX_PADS + pa] > 1) p->fan_out = 1;
+  }
+  for (size_t i = 0; i < f->n_nodes; i++) {
+    const yt_node_def *d = p->nodes[i].def;
+    if (!d) continue;
+    for (int k = 0; k < d->n_inputs; k++)
+      if (!fed[i * YT_MAX_PADS + k])
+        yt_flow_error(f, f->nodes[i].loc, "connect it: `upstream -> NODE.PORT`",
+                      "input port '%s' of node '%s' (%s) is not connected", d->inputs[k].name, f->nodes[i].name,
+                      d->name);
+  }
+  free(fed);
+  free(feeds);
+  return (int)f->n_diags;
+}
+
+void yt_plan_free(yt_plan *p) {
+  for (size_t i = 0; i < p->n_nodes; i++)
+    if (p->nodes[i].params.vals) yt_params_free(&p->nodes[i].params);
+  free(p->nodes);
+  free(p->edges);
+  memset(p, 0, sizeof *p);
+}
+
+void yt_plan_endpoint(const char *run_dir, int node, int rep, int pad, char *out, size_t cap) {
+  snprintf(out, cap, "ipc://%s/n%d.%d.%d", run_dir, node, rep, pad);
+}
+
+int yt_plan_write(const yt_plan *p, const char *run_dir, const char *coord, yt_err *err) {
+  cJSON *root = cJSON_CreateObject(), *nodes = cJSON_AddArrayToObject(root, "nodes");
+  cJSON_AddStringToObject(root, "run_dir", run_dir);
+  cJSON_AddStringToObject(root, "coord", coord);
+  for (size_t i = 0; i < p->n_nodes; i++) {
+    const yt_plan_node *pn = &p->nodes[i];
+    cJSON *n = cJSON_CreateObject();
+    cJSON_AddItemToArray(nodes, n);
+    cJSON_AddStringToObject(n, "name", pn->decl->name);
+    cJSON_AddStringToObject(n, "type", pn->def->name);
+    cJSON_AddNumberToObject(n, "replicas", pn->decl->replicas);
+    cJSON *params = cJSON_AddObjectToObject(n, "params");
+    for (size_t k = 0; k < pn->params.n; k++) {
+      char buf[4096];
+      cJSON_AddStringToObject(params, pn->params.defs[k].name, yt_pval_format(&pn->params.vals[k], buf, sizeof buf));
+    }
+    /* inputs: how many EOS to expect per pad = replicas of every producer */
+    cJSON *inputs = cJSON_AddArrayToObject(n, "inputs");
+    for (int k = 0; k < pn->def->n_inputs; k++) {
+      int eos = 0, hwm = 0;
+      for (size_t e = 0; e < p->n_edges; e++)
+        if (p->edges[e].to == (int)i && p->edges[e].to_pad == k) {
+          eos += p->nodes[p->edges[e].from].decl->replicas;
+          if (p->edges[e].hwm > hwm) hwm = p->edges[e].hwm;
+        }
+      cJSON *in = cJSON_CreateObject();
+      cJSON_AddNumberToObject(in, "eos", eos);
+      cJSON_AddNumberToObject(in, "hwm", hwm ? hwm : YT_DEFAULT_HWM);
+      cJSON_AddItemToArray(inputs, in);
+    }
+    /* outputs: per pad, its edges; per edge, the endpoints of every replica downstream */
+    cJSON *outputs = cJSON_AddArrayToObject(n, "outputs");
+    for (int k = 0; k < pn->def->n_outputs; k++) {
+      cJSON *edges = cJSON_CreateArray();
+      cJSON_AddItemToArray(outputs, edges);
+      for (size_t e = 0; e < p->n_edges; e++) {
+        const yt_plan_edge *pe = &p->edges[e];
+        if (pe->from != (int)i || pe->from_pad != k) continue;
+        cJSON *je = cJSON_CreateObject(), *eps = cJSON_AddArrayToObject(je, "endpoints");
+        cJSON_AddNumberToObject(je, "edge", (double)e);
+        cJSON_AddNumberToObject(je, "hwm", pe->hwm);
+        cJSON_AddNumberToObject(je, "codec", pe->codec);
+        for (int r = 0; r < p->nodes[pe->to].decl->replicas; r++) {
+          char ep[512];
+          yt_plan_endpoint(run_dir, pe->to, r, pe->to_pad, ep, sizeof ep);
+          cJSON_AddItemToArray(eps, cJSON_CreateString(ep));
+        }
+        cJSON_AddItemToArray(edges, je);
+      }
+    }
+  }
+  char *text = cJSON_Print(root);
+  cJSON_Delete(root);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/plan.json", run_dir);
+  FILE *fp = fopen(path, "w");
+  int rc = YT_OK;
+  if (!fp || fputs(text, fp) < 0 || fclose(fp)) rc = yt_fail(err, YT_EIO, "cannot write %s", path);
+  free(text);
+  return rc;
+}

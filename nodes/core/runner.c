@@ -1,0 +1,390 @@
+/* runner.c: the node process (runner.h). */
+#include "core/runner.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/node.h"
+#include "transport/sock.h"
+
+#define STATS_PERIOD 1.0 /* seconds between STATS messages */
+
+typedef struct out_edge {
+  yt_sock **socks; /* one per downstream replica */
+  int n, next;
+  int codec, id;
+  uint64_t sent;
+} out_edge;
+
+typedef struct runner {
+  yt_node node;
+  char *name;
+  yt_sock *in[YT_MAX_PADS];
+  int eos_expect[YT_MAX_PADS], eos_seen[YT_MAX_PADS];
+  out_edge *out[YT_MAX_PADS];
+  int n_out[YT_MAX_PADS];
+  yt_sock *coord;
+  int started, ctl_closed;
+  uint64_t seq;
+  double t0, busy, blocked, last_stats;
+} runner;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Reads what the coordinator wrote on the control pipe (non-blocking). */
+static void read_control(runner *r) {
+  char buf[64];
+  ssize_t k;
+  while ((k = read(0, buf, sizeof buf)) > 0)
+    for (ssize_t i = 0; i < k; i++) {
+      if (buf[i] == YT_CTL_START) r->started = 1;
+      if (buf[i] == YT_CTL_DRAIN) r->node.stopping = 1;
+    }
+  if (k == 0) r->ctl_closed = 1; /* the coordinator is gone */
+}
+
+static char *hex64(uint64_t v, char *buf) {
+  snprintf(buf, 17, "%016" PRIx64, v);
+  return buf;
+}
+
+/* STATS (JSON) to the coordinator; never blocks the data path. */
+static int send_stats(runner *r, int final, yt_err *err) {
+  yt_node *n = &r->node;
+  const yt_node_counts *c = &n->counts;
+  cJSON *o = cJSON_CreateObject();
+  char h[17];
+  cJSON_AddStringToObject(o, "name", r->name);
+  cJSON_AddNumberToObject(o, "replica", n->replica);
+  cJSON_AddBoolToObject(o, "final", final);
+  cJSON_AddNumberToObject(o, "in", (double)c->in_records);
+  cJSON_AddNumberToObject(o, "out", (double)c->out_records);
+  cJSON_AddNumberToObject(o, "in_bytes", (double)c->in_bytes);
+  cJSON_AddNumberToObject(o, "out_bytes", (double)c->out_bytes);
+  cJSON_AddNumberToObject(o, "in_msgs", (double)c->in_msgs);
+  cJSON_AddNumberToObject(o, "out_msgs", (double)c->out_msgs);
+  cJSON_AddNumberToObject(o, "emitted", (double)c->emitted);
+  cJSON_AddStringToObject(o, "emitted_hash", hex64(c->emitted_hash, h));
+  cJSON_AddNumberToObject(o, "consumed", (double)c->consumed);
+  cJSON_AddStringToObject(o, "consumed_hash", hex64(c->consumed_hash, h));
+  cJSON_AddNumberToObject(o, "dropped", (double)c->dropped);
+  cJSON_AddStringToObject(o, "dropped_hash", hex64(c->dropped_hash, h));
+  double t = now();
+  cJSON_AddNumberToObject(o, "elapsed", t - r->t0);
+  cJSON_AddNumberToObject(o, "busy", r->busy);
+  cJSON_AddNumberToObject(o, "blocked", r->blocked);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  cJSON_AddNumberToObject(o, "peak_rss_kb", (double)ru.ru_maxrss);
+  if (n->progress_total || n->progress_done) {
+    cJSON *p = cJSON_AddObjectToObject(o, "progress");
+    cJSON_AddNumberToObject(p, "done", (double)n->progress_done);
+    cJSON_AddNumberToObject(p, "total", (double)n->progress_total);
+    cJSON_AddStringToObject(p, "unit", n->progress_unit ? n->progress_unit : "records");
+  }
+  cJSON *x = cJSON_AddObjectToObject(o, "extra");
+  for (int i = 0; i < n->n_extra; i++) cJSON_AddNumberToObject(x, n->extra_name[i], (double)n->extra[i]);
+  cJSON *edges = cJSON_AddArrayToObject(o, "edges"); /* [edge id, messages sent] for queue depths */
+  for (int p = 0; p < n->def->n_outputs; p++)
+    for (int e = 0; e < r->n_out[p]; e++) {
+      cJSON *pair = cJSON_CreateArray();
+      cJSON_AddItemToArray(pair, cJSON_CreateNumber(r->out[p][e].id));
+      cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)r->out[p][e].sent));
+      cJSON_AddItemToArray(edges, pair);
+    }
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  yt_msg m;
+  yt_msg_init(&m, YT_MSG_STATS);
+  m.producer = (uint32_t)n->replica;
+  int rc = yt_msg_add(&m, text, strlen(text), err);
+  /* periodic stats may be dropped when the coordinator is slow; the final one must arrive */
+  if (!rc) rc = yt_sock_send(r->coord, &m, final ? 0 : YT_DONTWAIT, err);
+  if (rc == YT_TIMEOUT) rc = YT_OK;
+  yt_msg_clear(&m);
+  free(text);
+  r->last_stats = t;
+  return rc;
+}
+
+static int stats_tick(runner *r, yt_err *err) {
+  return now() - r->last_stats >= STATS_PERIOD ? send_stats(r, 0, err) : YT_OK;
+}
+
+/* One message on one edge: to the first downstream replica with room. */
+static int send_balanced(runner *r, out_edge *e, const yt_buf *parts, size_t nparts, yt_err *err) {
+  for (;;) {
+    for (int k = 0; k < e->n; k++) {
+      int i = (e->next + k) % e->n;
+      int rc = yt_sock_send_parts(e->socks[i], parts, nparts, YT_DONTWAIT, err);
+      if (rc == YT_OK) {
+        e->next = (i + 1) % e->n;
+        e->sent++;
+        return YT_OK;
+      }
+      if (rc < 0) return rc;
+    }
+    /* every replica downstream is at its high-water mark: wait for room */
+    yt_pollitem items[YT_POLL_MAX];
+    int n = 0;
+    for (int i = 0; i < e->n && n < YT_POLL_MAX - 1; i++) items[n++] = (yt_pollitem){e->socks[i], -1, YT_POLLOUT, 0};
+    items[n++] = (yt_pollitem){NULL, 0, YT_POLLIN, 0};
+    double t = now();
+    int rc = yt_poll(items, (size_t)n, 1000, err);
+    r->blocked += now() - t;
+    if (rc < 0) return rc;
+    if (items[n - 1].revents) read_control(r);
+    if (r->ctl_closed) return yt_fail(err, YT_EIO, "the coordinator went away");
+    if ((rc = stats_tick(r, err))) return rc;
+  }
+}
+
+static int emit(yt_node *n, int pad, yt_msg *m, yt_err *err) {
+  runner *r = n->host;
+  m->producer = (uint32_t)n->replica;
+  for (int k = 0; k < r->n_out[pad]; k++) {
+    out_edge *e = &r->out[pad][k];
+    m->seq = r->seq++;
+    m->codec = (uint16_t)e->codec;
+    uint8_t hdr[YT_MSG_HEADER_SIZE];
+    yt_buf parts[YT_MSG_MAX_FRAMES + 1];
+    int rc = yt_msg_encode(m, hdr, parts, err); /* compress once, however many tries */
+    if (rc) return rc;
+    rc = send_balanced(r, e, parts, m->nframes + 1, err);
+    for (size_t i = 0; i <= m->nframes; i++) yt_buf_free(&parts[i]);
+    if (rc) return rc;
+  }
+  return YT_OK;
+}
+
+static int send_simple(yt_sock *s, int type, int producer, const char *text, yt_err *err) {
+  yt_msg m;
+  yt_msg_init(&m, type);
+  m.producer = (uint32_t)producer;
+  int rc = text ? yt_msg_add(&m, text, strlen(text), err) : YT_OK;
+  if (!rc) rc = yt_sock_send(s, &m, 0, err);
+  yt_msg_clear(&m);
+  return rc;
+}
+
+static int send_eos(runner *r, yt_err *err) {
+  for (int p = 0; p < r->node.def->n_outputs; p++)
+    for (int k = 0; k < r->n_out[p]; k++)
+      for (int i = 0; i < r->out[p][k].n; i++) {
+        yt_msg m;
+        yt_msg_init(&m, YT_MSG_EOS);
+        m.producer = (uint32_t)r->node.replica;
+        m.seq = r->seq++;
+        int rc = yt_sock_send(r->out[p][k].socks[i], &m, 0, err);
+        if (rc) return rc;
+      }
+  return YT_OK;
+}
+
+static char *slurp(const char *path, yt_err *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) { yt_fail(err, YT_EIO, "cannot open plan %s: %s", path, strerror(errno)); return NULL; }
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)len + 1);
+  if (s && fread(s, 1, (size_t)len, f) != (size_t)len) { free(s); s = NULL; }
+  fclose(f);
+  if (!s) { yt_fail(err, YT_EIO, "cannot read plan %s", path); return NULL; }
+  s[len] = 0;
+  return s;
+}
+
+/* Sockets and parameters from the plan. */
+static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *err) {
+  cJSON *nodes = cJSON_GetObjectItem(plan, "nodes"), *me = NULL;
+  int idx = 0;
+  cJSON *it;
+  cJSON_ArrayForEach(it, nodes) {
+    cJSON *nm = cJSON_GetObjectItem(it, "name");
+    if (cJSON_IsString(nm) && !strcmp(nm->valuestring, name)) { me = it; break; }
+    idx++;
+  }
+  if (!me) return yt_fail(err, YT_EUSAGE, "node '%s' is not in the plan", name);
+  const char *type = cJSON_GetObjectItem(me, "type")->valuestring;
+  const yt_node_def *def = yt_node_find(type);
+  if (!def) return yt_fail(err, YT_EUSAGE, "unknown node type '%s'", type);
+  int replicas = cJSON_GetObjectItem(me, "replicas")->valueint;
+  r->name = strdup(name);
+  int rc = yt_node_setup(&r->node, def, r->name, replica, replicas, err);
+  if (rc) return rc;
+  r->node.host = r;
+  r->node.emit_fn = emit;
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "params")) {
+    if ((rc = yt_params_set(&r->node.params, it->string, it->valuestring, err))) return rc;
+  }
+  if ((rc = yt_params_complete(&r->node.params, err))) return rc;
+  const char *run_dir = cJSON_GetObjectItem(plan, "run_dir")->valuestring;
+  int p = 0;
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "inputs")) {
+    char ep[512];
+    snprintf(ep, sizeof ep, "ipc://%s/n%d.%d.%d", run_dir, idx, replica, p);
+    r->eos_expect[p] = cJSON_GetObjectItem(it, "eos")->valueint;
+    if ((rc = yt_sock_open(&r->in[p], YT_PULL, ep, 1, cJSON_GetObjectItem(it, "hwm")->valueint, err))) return rc;
+    p++;
+  }
+  p = 0;
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "outputs")) {
+    int ne = cJSON_GetArraySize(it), k = 0;
+    r->out[p] = calloc((size_t)ne + 1, sizeof(out_edge));
+    r->n_out[p] = ne;
+    cJSON *je;
+    cJSON_ArrayForEach(je, it) {
+      out_edge *e = &r->out[p][k++];
+      cJSON *eps = cJSON_GetObjectItem(je, "endpoints");
+      e->id = cJSON_GetObjectItem(je, "edge")->valueint;
+      e->codec = cJSON_GetObjectItem(je, "codec")->valueint;
+      int hwm = cJSON_GetObjectItem(je, "hwm")->valueint;
+      e->n = cJSON_GetArraySize(eps);
+      e->socks = calloc((size_t)e->n + 1, sizeof *e->socks);
+      /* start each producer replica at a different consumer, so small streams spread */
+      e->next = e->n ? replica % e->n : 0;
+      for (int i = 0; i < e->n; i++)
+        if ((rc = yt_sock_open(&e->socks[i], YT_PUSH, cJSON_GetArrayItem(eps, i)->valuestring, 0, hwm, err)))
+          return rc;
+    }
+    p++;
+  }
+  return YT_OK;
+}
+
+static void teardown(runner *r) {
+  for (int p = 0; p < YT_MAX_PADS; p++) {
+    yt_sock_close(r->in[p]);
+    for (int k = 0; k < r->n_out[p]; k++) {
+      for (int i = 0; i < r->out[p][k].n; i++) yt_sock_close(r->out[p][k].socks[i]);
+      free(r->out[p][k].socks);
+    }
+    free(r->out[p]);
+  }
+  yt_sock_close(r->coord);
+  yt_ctx_term(NULL);
+}
+
+/* A source: wait for the start, then run() until it says YT_EOF. */
+static int run_source(runner *r, yt_err *err) {
+  const yt_node_def *d = r->node.def;
+  while (!r->started && !r->node.stopping) {
+    yt_pollitem it = {NULL, 0, YT_POLLIN, 0};
+    int rc = yt_poll(&it, 1, 1000, err);
+    if (rc < 0 && rc != YT_INTERRUPTED) return rc;
+    read_control(r);
+    if (r->ctl_closed) return yt_fail(err, YT_EIO, "the coordinator went away");
+  }
+  for (;;) {
+    read_control(r);
+    if (r->ctl_closed) return yt_fail(err, YT_EIO, "the coordinator went away");
+    double t = now(), b = r->blocked;
+    int rc = d->run(&r->node, err);
+    r->busy += now() - t - (r->blocked - b); /* waiting for room downstream is not work */
+    if (rc == YT_EOF) return YT_OK;
+    if (rc < 0) return rc;
+    if ((rc = stats_tick(r, err))) return rc;
+  }
+}
+
+/* A filter or sink: receive until every producer upstream said EOS. */
+static int run_consumer(runner *r, yt_err *err) {
+  const yt_node_def *d = r->node.def;
+  yt_msg m;
+  yt_msg_init(&m, 0);
+  int rc = YT_OK;
+  for (;;) {
+    yt_pollitem items[YT_MAX_PADS + 1];
+    int pads[YT_MAX_PADS], n = 0;
+    for (int p = 0; p < d->n_inputs; p++)
+      if (r->eos_seen[p] < r->eos_expect[p]) {
+        pads[n] = p;
+        items[n++] = (yt_pollitem){r->in[p], -1, YT_POLLIN, 0};
+      }
+    if (n == 0) break; /* every input ended */
+    items[n] = (yt_pollitem){NULL, 0, YT_POLLIN, 0};
+    rc = yt_poll(items, (size_t)n + 1, 1000, err);
+    if (rc < 0) break;
+    if (items[n].revents) read_control(r);
+    if (r->ctl_closed) { rc = yt_fail(err, YT_EIO, "the coordinator went away"); break; }
+    for (int k = 0; k < n && rc >= 0; k++) {
+      if (!items[k].revents) continue;
+      int p = pads[k];
+      rc = yt_sock_recv(r->in[p], &m, 0, err);
+      if (rc == YT_TIMEOUT || rc == YT_INTERRUPTED) { rc = YT_OK; continue; }
+      if (rc < 0) break;
+      if (m.type == YT_MSG_EOS) {
+        r->eos_seen[p]++;
+      } else if (m.type == YT_MSG_DATA) {
+        double t = now(), b = r->blocked;
+        rc = yt_node_account_in(&r->node, p, &m, err);
+        if (!rc) rc = d->process(&r->node, p, &m, err);
+        r->busy += now() - t - (r->blocked - b);
+      } else {
+        rc = yt_fail(err, YT_ECORRUPT, "unexpected %s message on input '%s'", yt_msg_type_name(m.type),
+                     d->inputs[p].name);
+      }
+      yt_msg_clear(&m);
+    }
+    if (rc < 0) break;
+    if ((rc = stats_tick(r, err))) break;
+  }
+  yt_msg_clear(&m);
+  return rc < 0 ? rc : YT_OK;
+}
+
+int yt_runner_main(const char *plan_path, const char *name, int replica) {
+  runner r;
+  memset(&r, 0, sizeof r);
+  yt_err err = {0};
+  signal(SIGINT, SIG_IGN); /* Ctrl-C is the coordinator's: it drains the graph */
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+  r.t0 = r.last_stats = now();
+  char *text = slurp(plan_path, &err);
+  cJSON *plan = text ? cJSON_Parse(text) : NULL;
+  free(text);
+  int rc = plan ? YT_OK : (err.msg[0] ? err.code : yt_fail(&err, YT_ECORRUPT, "plan %s is not JSON", plan_path));
+  if (!rc)
+    rc = yt_sock_open(&r.coord, YT_PUSH, cJSON_GetObjectItem(plan, "coord")->valuestring, 0, 1000, &err);
+  if (!rc) rc = setup(&r, plan, name, replica, &err);
+  cJSON_Delete(plan);
+  int inited = 0;
+  if (!rc && r.node.def->init) rc = r.node.def->init(&r.node, &err);
+  inited = 1;
+  if (!rc) rc = send_simple(r.coord, YT_MSG_READY, replica, name, &err);
+  if (!rc) rc = r.node.def->n_inputs == 0 ? run_source(&r, &err) : run_consumer(&r, &err);
+  if (!rc && r.node.def->flush) {
+    double t = now();
+    rc = r.node.def->flush(&r.node, &err);
+    r.busy += now() - t;
+  }
+  if (!rc) rc = send_eos(&r, &err);
+  if (!rc) rc = send_stats(&r, 1, &err);
+  if (rc && r.coord && !r.ctl_closed) {
+    yt_err e2;
+    char text[sizeof err.msg + 256];
+    snprintf(text, sizeof text, "%s\t%s", name, err.msg); /* the coordinator relays it with the node's type */
+    send_simple(r.coord, YT_MSG_ERROR, replica, text, &e2);
+  } else if (rc) {
+    fprintf(stderr, "ERROR: node %s[%d]: %s\n", name, replica, err.msg);
+  }
+  if (inited && r.node.def && r.node.def->fini) r.node.def->fini(&r.node);
+  if (r.node.def) yt_node_teardown(&r.node);
+  teardown(&r);
+  free(r.name);
+  return rc ? 1 : 0;
+}
