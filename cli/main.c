@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "cli.h"
+#include "flow.h"
 #include "backend/cuda/probe.h"
 #include "formats/crc32c.h"
 
@@ -18,7 +19,9 @@ static const struct {
     {"gen", cmd_gen, "write a synthetic YouTube-8M corpus with planted, learnable signal"},
     {"check", cmd_check, "parse and validate a .flow graph; all errors in one pass"},
     {"run", cmd_run, "run a .flow graph: one process per node replica, connected by ZeroMQ"},
+    {"inspect", cmd_inspect, "list the node types, or one type's pads and parameters"},
     {"node", cmd_node, "(internal) one node replica, as `run` spawns it"},
+    {"tap", cmd_tap, "watch a running graph: live table of node stats (or --jsonl)"},
 };
 
 static void usage(FILE *f) {

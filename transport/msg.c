@@ -9,7 +9,8 @@
 #define ZSTD_LEVEL 1 /* transport favours speed; shards use 3 */
 
 void yt_buf_free(yt_buf *b) {
-  if (b->owned) free(b->data);
+  if (b->owned && b->release) b->release(b->handle);
+  else if (b->owned) free(b->data);
   *b = (yt_buf){0};
 }
 
@@ -29,7 +30,7 @@ static int add(yt_msg *m, void *data, size_t len, int owned, yt_err *err) {
     return yt_fail(err, YT_EINVAL, "message: more than %d payload frames (pack them into fewer frames)",
                    YT_MSG_MAX_FRAMES);
   }
-  m->frames[m->nframes++] = (yt_buf){data, len, owned};
+  m->frames[m->nframes++] = (yt_buf){.data = data, .len = len, .owned = owned};
   return YT_OK;
 }
 
@@ -139,7 +140,7 @@ static int compress_frame(const yt_buf *in, yt_buf *out, size_t i, yt_err *err) 
     free(dst);
     return yt_fail(err, YT_EIO, "message frame %zu: zstd compression failed: %s", i, ZSTD_getErrorName(n));
   }
-  *out = (yt_buf){dst, n, 1};
+  *out = (yt_buf){.data = dst, .len = n, .owned = 1};
   return YT_OK;
 }
 
@@ -171,7 +172,7 @@ static int decompress_frame(const yt_buf *in, yt_buf *out, size_t i, yt_err *err
                    ZSTD_isError(n) ? ZSTD_getErrorName(n)
                                    : "decoded size differs from the frame's content size");
   }
-  *out = (yt_buf){dst, n, 1};
+  *out = (yt_buf){.data = dst, .len = n, .owned = 1};
   return YT_OK;
 }
 
@@ -188,7 +189,7 @@ int yt_msg_encode(const yt_msg *m, uint8_t hdr[YT_MSG_HEADER_SIZE], yt_buf parts
     return yt_fail(err, YT_EINVAL, "message: %zu payload frames, more than the limit of %d", m->nframes,
                    YT_MSG_MAX_FRAMES);
   yt_msg_header_encode(m, hdr);
-  parts[0] = (yt_buf){hdr, YT_MSG_HEADER_SIZE, 0};
+  parts[0] = (yt_buf){.data = hdr, .len = YT_MSG_HEADER_SIZE, .owned = 0};
   for (size_t i = 0; i < m->nframes; i++) {
     const yt_buf *f = &m->frames[i];
     int rc = YT_OK;
@@ -200,7 +201,7 @@ int yt_msg_encode(const yt_msg *m, uint8_t hdr[YT_MSG_HEADER_SIZE], yt_buf parts
     else if (m->codec == YT_CODEC_ZSTD)
       rc = compress_frame(f, &parts[i + 1], i, err);
     else
-      parts[i + 1] = (yt_buf){f->data, f->len, 0};
+      parts[i + 1] = (yt_buf){.data = f->data, .len = f->len, .owned = 0};
     if (rc < 0) {
       for (size_t j = 1; j <= i; j++) yt_buf_free(&parts[j]);
       return rc;

@@ -54,7 +54,9 @@ enum { YT_CODEC_NONE = 0, YT_CODEC_ZSTD = 1 };
 typedef struct yt_buf {
   void *data; /* may be NULL when len == 0 */
   size_t len;
-  int owned; /* 1: malloc'd and freed by yt_buf_free; 0: borrowed */
+  int owned; /* 1: released by yt_buf_free (free(data), or release(handle)); 0: borrowed */
+  void (*release)(void *handle); /* NULL: data is malloc'd (a received frame may sit in */
+  void *handle;                  /* the socket layer's own buffer, released through this) */
 } yt_buf;
 
 typedef struct yt_msg {

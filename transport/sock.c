@@ -193,7 +193,122 @@ int yt_sock_send(yt_sock *s, const yt_msg *m, int flags, yt_err *err) {
   return rc;
 }
 
+/* ---- zero-copy sending ------------------------------------------------------ */
+
+struct yt_wire {
+  size_t n;
+  zmq_msg_t parts[YT_MSG_MAX_FRAMES + 1];
+};
+
+static void free_fn(void *data, void *hint) {
+  (void)hint;
+  free(data);
+}
+
+int yt_wire_new(yt_wire **out, yt_msg *m, yt_err *err) {
+  *out = NULL;
+  uint8_t hdr[YT_MSG_HEADER_SIZE];
+  yt_buf parts[YT_MSG_MAX_FRAMES + 1];
+  int rc = yt_msg_encode(m, hdr, parts, err);
+  if (rc < 0) return rc;
+  yt_wire *w = calloc(1, sizeof *w);
+  if (!w) rc = yt_fail(err, YT_ENOMEM, "out of memory");
+  for (size_t i = 0; w && i <= m->nframes; i++) {
+    yt_buf *p = &parts[i];
+    yt_buf *f = i > 0 && m->codec == YT_CODEC_NONE ? &m->frames[i - 1] : NULL;
+    int z;
+    if (p->owned && !p->release) { /* compressed output: ours to give */
+      z = zmq_msg_init_data(&w->parts[i], p->data, p->len, free_fn, NULL);
+      if (!z) p->owned = 0;
+    } else if (f && f->owned && !f->release && f->data) { /* the message's own malloc'd frame */
+      z = zmq_msg_init_data(&w->parts[i], f->data, f->len, free_fn, NULL);
+      if (!z) f->owned = 0; /* ZeroMQ frees it when the last send is done */
+    } else { /* borrowed (or held by another layer): copy */
+      z = zmq_msg_init_size(&w->parts[i], p->len);
+      if (!z && p->len) memcpy(zmq_msg_data(&w->parts[i]), p->data, p->len);
+    }
+    if (z) {
+      rc = yt_fail(err, YT_ENOMEM, "message frame %zu: %s", i, zmq_strerror(zmq_errno()));
+      w->n = i;
+      yt_wire_free(w);
+      w = NULL;
+      break;
+    }
+    w->n = i + 1;
+  }
+  for (size_t i = 0; i <= m->nframes; i++) yt_buf_free(&parts[i]);
+  yt_msg_clear(m);
+  *out = w;
+  return rc;
+}
+
+void yt_wire_free(yt_wire *w) {
+  if (!w) return;
+  for (size_t i = 0; i < w->n; i++) zmq_msg_close(&w->parts[i]);
+  free(w);
+}
+
+int yt_sock_send_wire(yt_sock *s, yt_wire *w, int flags, yt_err *err) {
+  int zf = flags & YT_DONTWAIT ? ZMQ_DONTWAIT : 0;
+  for (size_t i = 0; i < w->n; i++) {
+    zmq_msg_t part;
+    zmq_msg_init(&part);
+    zmq_msg_copy(&part, &w->parts[i]); /* shares the bytes (reference count) */
+    int more = i + 1 < w->n ? ZMQ_SNDMORE : 0;
+    while (zmq_msg_send(&part, s->zs, zf | more) < 0) {
+      int e = zmq_errno();
+      if (i == 0 && (e == EAGAIN || e == EINTR)) {
+        zmq_msg_close(&part);
+        return e == EAGAIN ? YT_TIMEOUT : YT_INTERRUPTED;
+      }
+      if (i > 0 && (e == EAGAIN || e == EINTR)) { /* as in send_parts: finish the message */
+        zf = 0;
+        continue;
+      }
+      zmq_msg_close(&part);
+      return yt_fail(err, YT_EIO, "send on %s socket %s: frame %zu of %zu: %s", kind_name(s->kind), s->endpoint,
+                     i, w->n, zmq_strerror(e));
+    }
+  }
+  return YT_OK;
+}
+
 /* ---- receiving --------------------------------------------------------------- */
+
+static void release_zmsg(void *handle) {
+  zmq_msg_close(handle);
+  free(handle);
+}
+
+/* An uncompressed message keeps its payload in ZeroMQ's buffers: each frame
+ * moves into a heap zmq_msg_t that yt_buf_free releases. Returns 0 (and does
+ * nothing) for compressed messages or a misaligned frame, which take the
+ * copying path; else 1 with *rc set. */
+static int zero_copy(yt_msg *m, zmq_msg_t *parts, size_t n, int *rc, yt_err *err) {
+  yt_msg probe;
+  yt_msg_init(&probe, 0);
+  if (zmq_msg_size(&parts[0]) != YT_MSG_HEADER_SIZE) return 0; /* let the decoder say what is wrong */
+  if (yt_msg_header_decode(&probe, zmq_msg_data(&parts[0]), YT_MSG_HEADER_SIZE, n - 1, err) < 0) return 0;
+  if (probe.codec != YT_CODEC_NONE) return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((uintptr_t)zmq_msg_data(&parts[i]) % 8) return 0;
+  *m = probe;
+  for (size_t i = 1; i < n; i++) {
+    zmq_msg_t *h = malloc(sizeof *h);
+    if (!h) {
+      yt_msg_clear(m);
+      *rc = yt_fail(err, YT_ENOMEM, "out of memory");
+      return 1;
+    }
+    zmq_msg_init(h);
+    zmq_msg_move(h, &parts[i]);
+    m->frames[i - 1] = (yt_buf){.data = zmq_msg_size(h) ? zmq_msg_data(h) : NULL, .len = zmq_msg_size(h), .owned = 1,
+                                .release = release_zmsg, .handle = h};
+    m->nframes = i;
+  }
+  *rc = YT_OK;
+  return 1;
+}
 
 int yt_sock_recv(yt_sock *s, yt_msg *m, int timeout_ms, yt_err *err) {
   yt_msg_clear(m);
@@ -236,9 +351,11 @@ int yt_sock_recv(yt_sock *s, yt_msg *m, int timeout_ms, yt_err *err) {
     rc = yt_fail(err, YT_ECORRUPT,
                  "recv on %s socket %s: message of %zu frames, more than 1 header + %d payload",
                  kind_name(s->kind), s->endpoint, total, YT_MSG_MAX_FRAMES);
+  } else if (rc == YT_OK && n > 0 && zero_copy(m, parts, n, &rc, err)) {
+    if (rc < 0) yt_err_prefix(err, "recv on %s socket %s: ", kind_name(s->kind), s->endpoint);
   } else if (rc == YT_OK) {
     yt_buf views[YT_MSG_MAX_FRAMES + 1];
-    for (size_t i = 0; i < n; i++) views[i] = (yt_buf){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]), 0};
+    for (size_t i = 0; i < n; i++) views[i] = (yt_buf){.data = zmq_msg_data(&parts[i]), .len = zmq_msg_size(&parts[i]), .owned = 0};
     rc = yt_msg_decode(m, views, n, err);
     if (rc < 0) yt_err_prefix(err, "recv on %s socket %s: ", kind_name(s->kind), s->endpoint);
   }

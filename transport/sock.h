@@ -67,11 +67,23 @@ void yt_sock_close(yt_sock *s);
  * A PUB never blocks: it drops for slow subscribers. The message leaves whole
  * or not at all. YT_INTERRUPTED on a signal; nothing was sent then. */
 int yt_sock_send(yt_sock *s, const yt_msg *m, int flags, yt_err *err);
+/* A message encoded once for sending, maybe several times (one edge per
+ * downstream node) and maybe after several YT_DONTWAIT attempts. Zero copy:
+ * the message's malloc'd frames are handed to ZeroMQ as they are (m is cleared,
+ * so the caller no longer owns them); borrowed frames are copied. Each send
+ * shares the bytes by reference count. */
+typedef struct yt_wire yt_wire;
+int yt_wire_new(yt_wire **w, yt_msg *m, yt_err *err);
+/* Sends w as yt_sock_send does; w stays valid for another send. */
+int yt_sock_send_wire(yt_sock *s, yt_wire *w, int flags, yt_err *err);
+void yt_wire_free(yt_wire *w);
+
 /* Sends n frames as one multipart message, as they are, without a header.
  * yt_sock_send is built on it; tests use it to play a broken peer. */
 int yt_sock_send_parts(yt_sock *s, const yt_buf *parts, size_t n, int flags, yt_err *err);
 /* Receives one message into m (initialised; cleared first; frames owned, see
- * msg.h). timeout_ms < 0 waits for ever, 0 only takes what is there. Returns
+ * msg.h: uncompressed frames stay in ZeroMQ's buffers, no copy, released by
+ * yt_msg_clear; every frame's data is 8-byte aligned). timeout_ms < 0 waits for ever, 0 only takes what is there. Returns
  * YT_OK, YT_TIMEOUT, YT_INTERRUPTED, or < 0 (a malformed message is consumed
  * whole and reported as YT_ECORRUPT; the socket stays usable). */
 int yt_sock_recv(yt_sock *s, yt_msg *m, int timeout_ms, yt_err *err);

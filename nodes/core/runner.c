@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,11 +126,11 @@ static int stats_tick(runner *r, yt_err *err) {
 }
 
 /* One message on one edge: to the first downstream replica with room. */
-static int send_balanced(runner *r, out_edge *e, const yt_buf *parts, size_t nparts, yt_err *err) {
+static int send_balanced(runner *r, out_edge *e, yt_wire *w, yt_err *err) {
   for (;;) {
     for (int k = 0; k < e->n; k++) {
       int i = (e->next + k) % e->n;
-      int rc = yt_sock_send_parts(e->socks[i], parts, nparts, YT_DONTWAIT, err);
+      int rc = yt_sock_send_wire(e->socks[i], w, YT_DONTWAIT, err);
       if (rc == YT_OK) {
         e->next = (i + 1) % e->n;
         e->sent++;
@@ -155,16 +156,31 @@ static int send_balanced(runner *r, out_edge *e, const yt_buf *parts, size_t npa
 static int emit(yt_node *n, int pad, yt_msg *m, yt_err *err) {
   runner *r = n->host;
   m->producer = (uint32_t)n->replica;
+  m->seq = r->seq++;
+  /* encoded once, without copying the payload, then shared by every edge */
+  int codec = r->n_out[pad] ? r->out[pad][0].codec : YT_CODEC_NONE;
+  for (int k = 1; k < r->n_out[pad]; k++)
+    if (r->out[pad][k].codec != codec) codec = -1;
+  if (codec >= 0) {
+    m->codec = (uint16_t)codec;
+    yt_wire *w;
+    int rc = yt_wire_new(&w, m, err);
+    for (int k = 0; !rc && k < r->n_out[pad]; k++) rc = send_balanced(r, &r->out[pad][k], w, err);
+    yt_wire_free(w);
+    return rc;
+  }
+  /* edges with different codecs: one encoding per edge */
   for (int k = 0; k < r->n_out[pad]; k++) {
-    out_edge *e = &r->out[pad][k];
-    m->seq = r->seq++;
-    m->codec = (uint16_t)e->codec;
-    uint8_t hdr[YT_MSG_HEADER_SIZE];
-    yt_buf parts[YT_MSG_MAX_FRAMES + 1];
-    int rc = yt_msg_encode(m, hdr, parts, err); /* compress once, however many tries */
-    if (rc) return rc;
-    rc = send_balanced(r, e, parts, m->nframes + 1, err);
-    for (size_t i = 0; i <= m->nframes; i++) yt_buf_free(&parts[i]);
+    yt_msg c;
+    yt_msg_init(&c, m->type);
+    c.producer = m->producer, c.seq = m->seq, c.records = m->records;
+    c.codec = (uint16_t)r->out[pad][k].codec;
+    int rc = YT_OK;
+    for (size_t i = 0; !rc && i < m->nframes; i++) rc = yt_msg_add(&c, m->frames[i].data, m->frames[i].len, err);
+    yt_wire *w = NULL;
+    if (!rc) rc = yt_wire_new(&w, &c, err);
+    if (!rc) rc = send_balanced(r, &r->out[pad][k], w, err);
+    yt_wire_free(w);
     if (rc) return rc;
   }
   return YT_OK;
@@ -352,6 +368,13 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
   memset(&r, 0, sizeof r);
   yt_err err = {0};
   signal(SIGINT, SIG_IGN); /* Ctrl-C is the coordinator's: it drains the graph */
+  /* Messages are large (a padded float batch is tens of MB) and come and go
+   * every few milliseconds. Above glibc's mmap threshold each one would be a
+   * fresh mmap: page faults and zeroing for every byte, then munmap. Keeping
+   * them on the heap reuses the same pages; peak memory stays what the high-
+   * water marks allow. */
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
   r.t0 = r.last_stats = now();
   char *text = slurp(plan_path, &err);

@@ -163,15 +163,15 @@ static void zstd_frames(void) {
   parts[1].len = full - 8;
   expect_decode_error(parts, 3, "message frame 0: corrupt zstd data");
   parts[1].len = full;
-  yt_buf junk = {"hello", 5, 0}, keep = parts[1];
+  yt_buf junk = {.data = "hello", .len = 5}, keep = parts[1];
   parts[1] = junk;
   expect_decode_error(parts, 3, "message frame 0: not a zstd frame");
   /* a valid zstd frame header claiming 2 GiB: single segment, 8-byte content size */
   uint8_t huge[] = {0x28, 0xB5, 0x2F, 0xFD, 0xE0, 0, 0, 0, 0x80, 0, 0, 0, 0};
-  parts[1] = (yt_buf){huge, sizeof huge, 0};
+  parts[1] = (yt_buf){.data = huge, .len = sizeof huge, .owned = 0};
   expect_decode_error(parts, 3, "content size 2147483648 bytes is above the 1 GiB frame limit");
   uint8_t unknown[] = {0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00};
-  parts[1] = (yt_buf){unknown, sizeof unknown, 0};
+  parts[1] = (yt_buf){.data = unknown, .len = sizeof unknown, .owned = 0};
   expect_decode_error(parts, 3, "does not record its content size");
   parts[1] = keep;
   for (int i = 0; i < 3; i++) yt_buf_free(&parts[i]);
@@ -224,11 +224,11 @@ static void corrupt_on_the_wire(const char *transport) {
   yt_msg_init(&m, YT_MSG_EOS);
   yt_msg_header_encode(&m, hdr);
   hdr[0] = 0;
-  yt_buf junk[YT_MSG_MAX_FRAMES + 3] = {{hdr, sizeof hdr, 0}, {"x", 1, 0}};
+  yt_buf junk[YT_MSG_MAX_FRAMES + 3] = {{.data = hdr, .len = sizeof hdr}, {.data = "x", .len = 1}};
   yt_pollitem it = {.sock = push, .events = YT_POLLOUT};
   CHECK(yt_poll(&it, 1, WAIT_MS, &err) == YT_OK, "%s: connected", transport);
   CHECK(yt_sock_send_parts(push, junk, 2, 0, &err) == YT_OK, "%s", err.msg);
-  for (int i = 0; i < YT_MSG_MAX_FRAMES + 3; i++) junk[i] = (yt_buf){"", 0, 0};
+  for (int i = 0; i < YT_MSG_MAX_FRAMES + 3; i++) junk[i] = (yt_buf){.data = "", .len = 0, .owned = 0};
   CHECK(yt_sock_send_parts(push, junk, YT_MSG_MAX_FRAMES + 3, 0, &err) == YT_OK, "%s", err.msg);
   CHECK(send_within(push, &m, &err) == YT_OK, "%s", err.msg);
   CHECK(yt_sock_recv(pull, &back, WAIT_MS, &err) == YT_ECORRUPT, "%s: bad magic refused", transport);
