@@ -384,5 +384,9 @@ int yt_poll(yt_pollitem *items, size_t n, int timeout_ms, yt_err *err) {
   for (size_t i = 0; i < n; i++)
     items[i].revents =
         (short)((z[i].revents & ZMQ_POLLIN ? YT_POLLIN : 0) | (z[i].revents & ZMQ_POLLOUT ? YT_POLLOUT : 0));
+  /* a pipe whose writer closed reports only POLLHUP (ZMQ_POLLERR): call it
+   * readable, so the caller's read() sees the end of file */
+  for (size_t i = 0; i < n; i++)
+    if (!items[i].sock && (z[i].revents & ZMQ_POLLERR) && (items[i].events & YT_POLLIN)) items[i].revents |= YT_POLLIN;
   return YT_OK;
 }

@@ -101,7 +101,7 @@ struct yt_node {
 int yt_node_emit(yt_node *n, int pad, yt_msg *m, yt_err *err);
 /* Drain requested (first Ctrl-C): a source should stop and return YT_EOF. */
 static inline bool yt_node_stopping(const yt_node *n) { return n->stopping != 0; }
-/* A record discarded on purpose, for the exactly-once accounting. */
+/* A received record discarded on purpose, for the exactly-once accounting. */
 void yt_node_drop(yt_node *n, uint32_t shard, uint64_t index);
 /* Adds v to a named counter that shows up in the summary and the tap. */
 void yt_node_count(yt_node *n, const char *name, uint64_t v);

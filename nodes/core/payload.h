@@ -51,7 +51,7 @@ typedef struct yt_rec_meta {
   uint32_t n;     /* records in this message */
   uint32_t shard; /* shard number */
   uint32_t flags; /* YT_REC_SHARD_END */
-  uint64_t shard_records; /* with SHARD_END: records the shard held (incl. skipped), else 0 */
+  uint64_t shard_records; /* with SHARD_END: records sent for this shard in this pass (skipped ones excluded), else 0 */
 } yt_rec_meta;
 
 /* A decoded (borrowed) records message. */

@@ -335,7 +335,8 @@ static int run_consumer(runner *r, yt_err *err) {
     items[n] = (yt_pollitem){NULL, 0, YT_POLLIN, 0};
     rc = yt_poll(items, (size_t)n + 1, 1000, err);
     if (rc < 0) break;
-    if (items[n].revents) read_control(r);
+    if (items[n].revents || rc == YT_TIMEOUT) read_control(r);
+    rc = YT_OK;
     if (r->ctl_closed) { rc = yt_fail(err, YT_EIO, "the coordinator went away"); break; }
     for (int k = 0; k < n && rc >= 0; k++) {
       if (!items[k].revents) continue;

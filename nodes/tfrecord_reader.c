@@ -1,0 +1,333 @@
+/* tfrecord_reader.c: source node: reads the TFRecord shards a glob matches
+ * (plain or .tfrecord.zst) and emits their records as bytes, shard by shard.
+ *
+ * Not a decoder (records leave serialized; parsing Example/SequenceExample is
+ * a downstream node's job) and not a record shuffler: only the order of the
+ * shards can be shuffled, per epoch.
+ *
+ * Pads: no inputs; out "records" (payload.h): a message holds records of one
+ * shard; the last message of a shard carries YT_REC_SHARD_END. A shard's number
+ * is its position in the sorted file list, the same on every replica; replica
+ * r of R reads the positions p with p % R == r of each epoch's shard order.
+ *
+ *   node shards : tfrecord_reader x2 { pattern = "data/train*.tfrecord"; epochs = 3 }
+ */
+#include <errno.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/node.h"
+#include "formats/tfrecord.h"
+
+enum { ON_FAIL, ON_SKIP_RECORD, ON_SKIP_SHARD };
+
+typedef struct reader_state {
+  char **paths; /* sorted, deduplicated: shard number = index */
+  uint64_t *sizes;
+  size_t n_paths;
+  uint32_t *order; /* this epoch's shard order */
+  int64_t epochs, epoch;
+  size_t pos; /* position in `order` of the open (or next) shard */
+  bool shuffle, verify;
+  uint64_t seed;
+  uint64_t max_records, max_bytes;
+  int on_corrupt;
+  yt_tfr_reader *tfr; /* the open shard, or NULL */
+  uint32_t shard;
+  uint64_t emitted;    /* records of the open shard added to messages */
+  uint64_t done_bytes; /* sizes of the shards finished */
+  yt_records_builder b;
+} reader_state;
+
+static const yt_param_def params[] = {
+    {"pattern", YT_P_STRING, NULL, YT_NORANGE, NULL,
+     "input files: a glob, or several separated by commas (\"a/*.tfrecord, b/x.tfrecord.zst\")"},
+    {"epochs", YT_P_INT, "1", 1, 1000000, NULL, "passes over the shards"},
+    {"shuffle_shards", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "visit the shards in a new order every epoch (from seed and epoch; same on every replica)"},
+    {"seed", YT_P_INT, "0", YT_NORANGE, NULL, "seed of the shard order when shuffle_shards = true"},
+    {"message_records", YT_P_INT, "64", 1, 1000000, NULL, "send a message when it holds this many records"},
+    {"message_bytes", YT_P_SIZE, "4MiB", 1, 256.0 * 1024 * 1024, NULL,
+     "... or when its payloads reach this many bytes"},
+    {"on_corrupt", YT_P_ENUM, "fail", YT_NORANGE, "fail|skip_record|skip_shard",
+     "damaged record: fail, skip it (or the rest of the shard when the framing is lost), or skip the shard"},
+    {"verify_crc", YT_P_BOOL, "true", YT_NORANGE, NULL, "check each record's data CRC32C"},
+};
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Expands every comma-separated glob of `pattern` into s->paths (sorted, no
+ * duplicates, regular files only) and stats their sizes. */
+static int expand(reader_state *s, const char *pattern, yt_err *err) {
+  char *copy = strdup(pattern), *save = NULL;
+  size_t cap = 0;
+  int rc = YT_OK;
+  if (!copy) return yt_fail(err, YT_ENOMEM, "out of memory");
+  for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+    while (*part == ' ' || *part == '\t') part++;
+    size_t l = strlen(part);
+    while (l && (part[l - 1] == ' ' || part[l - 1] == '\t')) part[--l] = 0;
+    if (!l) continue;
+    glob_t g = {0};
+    int grc = glob(part, GLOB_MARK, NULL, &g);
+    size_t kept = 0;
+    for (size_t i = 0; grc == 0 && i < g.gl_pathc && rc == YT_OK; i++) {
+      const char *p = g.gl_pathv[i];
+      if (p[strlen(p) - 1] == '/') continue; /* a directory */
+      if (s->n_paths == cap) {
+        cap = cap ? 2 * cap : 64;
+        char **np = realloc(s->paths, cap * sizeof *np);
+        if (!np) { rc = yt_fail(err, YT_ENOMEM, "out of memory"); break; }
+        s->paths = np;
+      }
+      if (!(s->paths[s->n_paths] = strdup(p))) { rc = yt_fail(err, YT_ENOMEM, "out of memory"); break; }
+      s->n_paths++, kept++;
+    }
+    globfree(&g);
+    if (rc == YT_OK && grc != 0 && grc != GLOB_NOMATCH)
+      rc = yt_fail(err, YT_EIO, "pattern '%s': cannot read a directory it names (%s)", part,
+                   grc == GLOB_NOSPACE ? "out of memory" : "read error");
+    else if (rc == YT_OK && kept == 0 && !strcmp(part, pattern))
+      rc = yt_fail(err, YT_EUSAGE, "pattern '%s' matches no files", part);
+    else if (rc == YT_OK && kept == 0)
+      rc = yt_fail(err, YT_EUSAGE, "pattern '%s' matches no files (one of the globs in '%s')", part, pattern);
+    if (rc < 0) break;
+  }
+  free(copy);
+  if (rc < 0) return rc;
+  if (s->n_paths == 0) return yt_fail(err, YT_EUSAGE, "pattern '%s' matches no files", pattern);
+  if (s->n_paths > UINT32_MAX) return yt_fail(err, YT_EUSAGE, "pattern '%s' matches too many files", pattern);
+  qsort(s->paths, s->n_paths, sizeof *s->paths, cmp_str);
+  size_t k = 0;
+  for (size_t i = 0; i < s->n_paths; i++) {
+    if (k && !strcmp(s->paths[k - 1], s->paths[i])) free(s->paths[i]);
+    else s->paths[k++] = s->paths[i];
+  }
+  s->n_paths = k;
+  s->sizes = calloc(k, sizeof *s->sizes);
+  s->order = calloc(k, sizeof *s->order);
+  if (!s->sizes || !s->order) return yt_fail(err, YT_ENOMEM, "out of memory");
+  for (size_t i = 0; i < k; i++) {
+    struct stat st;
+    if (stat(s->paths[i], &st) != 0)
+      return yt_fail(err, YT_EIO, "%s: cannot stat: %s", s->paths[i], strerror(errno));
+    s->sizes[i] = (uint64_t)st.st_size;
+  }
+  return YT_OK;
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* The shard order of `epoch`: identity, or a Fisher-Yates permutation that
+ * depends only on (seed, epoch), so every replica computes the same one. */
+static void make_order(uint32_t *order, size_t n, bool shuffle, uint64_t seed, uint64_t epoch) {
+  for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+  if (!shuffle) return;
+  uint64_t x = seed ^ (epoch + 1) * 0xd1b54a32d192ed03ull;
+  for (size_t i = n; i > 1; i--) {
+    size_t j = (size_t)(splitmix64(&x) % i);
+    uint32_t t = order[i - 1];
+    order[i - 1] = order[j], order[j] = t;
+  }
+}
+
+/* Bytes this replica will read over all epochs (the file sizes). */
+static uint64_t progress_total(const yt_node *n, const reader_state *s) {
+  uint64_t per_epoch = 0, sum = 0;
+  size_t mine = 0;
+  for (size_t p = (size_t)n->replica; p < s->n_paths; p += (size_t)n->replicas) per_epoch += s->sizes[p], mine++;
+  if (!s->shuffle) return per_epoch * (uint64_t)s->epochs;
+  if ((uint64_t)s->epochs * s->n_paths > (1u << 24)) { /* estimate: a fair share of the bytes */
+    for (size_t i = 0; i < s->n_paths; i++) sum += s->sizes[i];
+    return (uint64_t)((double)sum * (double)mine / (double)s->n_paths * (double)s->epochs);
+  }
+  for (int64_t e = 0; e < s->epochs; e++) {
+    make_order(s->order, s->n_paths, true, s->seed, (uint64_t)e);
+    for (size_t p = (size_t)n->replica; p < s->n_paths; p += (size_t)n->replicas) sum += s->sizes[s->order[p]];
+  }
+  make_order(s->order, s->n_paths, true, s->seed, 0);
+  return sum;
+}
+
+static int init(yt_node *n, yt_err *err) {
+  reader_state *s = n->state;
+  const yt_params *p = &n->params;
+  const char *oc = yt_param_str(p, "on_corrupt");
+  s->on_corrupt = !strcmp(oc, "skip_record") ? ON_SKIP_RECORD : !strcmp(oc, "skip_shard") ? ON_SKIP_SHARD : ON_FAIL;
+  s->epochs = yt_param_int(p, "epochs");
+  s->shuffle = yt_param_bool(p, "shuffle_shards");
+  s->seed = (uint64_t)yt_param_int(p, "seed");
+  s->verify = yt_param_bool(p, "verify_crc");
+  s->max_records = (uint64_t)yt_param_int(p, "message_records");
+  s->max_bytes = (uint64_t)yt_param_int(p, "message_bytes");
+  int rc = expand(s, yt_param_str(p, "pattern"), err);
+  if (rc < 0) return rc;
+  make_order(s->order, s->n_paths, s->shuffle, s->seed, 0);
+  s->pos = (size_t)n->replica;
+  n->progress_unit = "bytes";
+  n->progress_total = progress_total(n, s);
+  return YT_OK;
+}
+
+static const char *base_name(const char *path) {
+  const char *sl = strrchr(path, '/');
+  return sl ? sl + 1 : path;
+}
+
+static void update_progress(yt_node *n, const reader_state *s) {
+  uint64_t cur = 0;
+  if (s->tfr) {
+    cur = yt_tfr_bytes_read(s->tfr);
+    if (cur > s->sizes[s->shard]) cur = s->sizes[s->shard]; /* .zst: decompressed bytes */
+  }
+  n->progress_done = s->done_bytes + cur;
+}
+
+/* Sends what the builder holds (possibly nothing, with SHARD_END). */
+static int send(yt_node *n, reader_state *s, bool shard_end, yt_err *err) {
+  if (shard_end) {
+    s->b.flags = YT_REC_SHARD_END;
+    s->b.shard_records = s->emitted;
+  }
+  yt_msg m;
+  yt_msg_init(&m, YT_MSG_DATA);
+  int rc = yt_records_to_msg(&s->b, &m, err);
+  if (rc == YT_OK) rc = yt_node_emit(n, 0, &m, err);
+  yt_msg_clear(&m);
+  return rc;
+}
+
+static void close_shard(yt_node *n, reader_state *s) {
+  yt_tfr_close(s->tfr);
+  s->tfr = NULL;
+  yt_records_builder_free(&s->b);
+  memset(&s->b, 0, sizeof s->b);
+  s->done_bytes += s->sizes[s->shard];
+  s->pos += (size_t)n->replicas;
+  update_progress(n, s);
+}
+
+/* Opens this replica's next shard; YT_EOF after the last epoch. */
+static int open_next(yt_node *n, reader_state *s, yt_err *err) {
+  if ((size_t)n->replica >= s->n_paths) return YT_EOF; /* fewer shards than replicas */
+  while (s->pos >= s->n_paths) {
+    if (++s->epoch >= s->epochs) return YT_EOF;
+    make_order(s->order, s->n_paths, s->shuffle, s->seed, (uint64_t)s->epoch);
+    s->pos = (size_t)n->replica;
+  }
+  s->shard = s->order[s->pos];
+  const char *path = s->paths[s->shard];
+  int rc = yt_tfr_open(&s->tfr, path, err);
+  if (rc < 0) return rc;
+  yt_tfr_set_verify(s->tfr, s->verify);
+  yt_records_builder_init(&s->b, s->shard, base_name(path));
+  s->emitted = 0;
+  return YT_OK;
+}
+
+/* A damaged record (e is the reader's error). Returns 0 when the record was
+ * skipped and reading goes on, 1 when the rest of the shard is skipped, < 0
+ * to fail. After a data CRC mismatch the framing is intact: reading the
+ * record again without the check steps over it. */
+static int on_damage(yt_node *n, reader_state *s, const yt_err *e, yt_err *err) {
+  if (s->on_corrupt == ON_FAIL || e->code != YT_ECORRUPT) {
+    *err = *e;
+    if (e->code == YT_ECORRUPT) {
+      size_t l = strlen(err->msg);
+      snprintf(err->msg + l, sizeof err->msg - l, " (set on_corrupt = skip_record or skip_shard to go on)");
+    }
+    return err->code;
+  }
+  if (s->on_corrupt == ON_SKIP_RECORD && strstr(e->msg, YT_TFR_DATA_CRC)) {
+    yt_tfr_record rec;
+    yt_err e2 = {0};
+    yt_tfr_set_verify(s->tfr, false);
+    int rc = yt_tfr_next(s->tfr, &rec, &e2);
+    yt_tfr_set_verify(s->tfr, s->verify);
+    if (rc == YT_OK) {
+      fprintf(stderr, "warning: %s; skipped record %llu (on_corrupt = skip_record)\n", e->msg,
+              (unsigned long long)rec.index);
+      yt_node_count(n, "skipped_records", 1);
+      return 0;
+    }
+  }
+  fprintf(stderr, "warning: %s; skipped the rest of the shard (%llu record%s sent before it; on_corrupt = %s)\n",
+          e->msg, (unsigned long long)s->emitted, s->emitted == 1 ? "" : "s",
+          s->on_corrupt == ON_SKIP_SHARD ? "skip_shard" : "skip_record");
+  yt_node_count(n, "skipped_shards", 1);
+  return 1;
+}
+
+/* Emits one message of the open shard: records until message_records or
+ * message_bytes is reached; the shard's last message carries SHARD_END. */
+static int run(yt_node *n, yt_err *err) {
+  reader_state *s = n->state;
+  int rc;
+  if (yt_node_stopping(n)) { /* drain: send what is built, no SHARD_END */
+    rc = s->tfr && s->b.n ? send(n, s, false, err) : YT_OK;
+    if (s->tfr) close_shard(n, s);
+    return rc < 0 ? rc : YT_EOF;
+  }
+  if (!s->tfr && (rc = open_next(n, s, err)) != YT_OK) return rc;
+  for (;;) {
+    yt_tfr_record rec;
+    yt_err e = {0};
+    rc = yt_tfr_next(s->tfr, &rec, &e);
+    if (rc == YT_OK) {
+      bool full = s->b.n >= s->max_records || s->b.bytes >= s->max_bytes;
+      if (full && (rc = send(n, s, false, err)) < 0) return rc;
+      if ((rc = yt_records_add(&s->b, rec.index, rec.data, rec.len, err)) < 0) return rc;
+      s->emitted++;
+      if (full) break; /* the record just read starts the next message */
+      continue;
+    }
+    if (rc < 0 && (rc = on_damage(n, s, &e, err)) == 0) continue;
+    if (rc < 0) return rc;
+    /* end of the shard, or the rest of it skipped */
+    rc = send(n, s, true, err);
+    close_shard(n, s);
+    return rc < 0 ? rc : YT_OK;
+  }
+  update_progress(n, s);
+  return YT_OK;
+}
+
+static int flush(yt_node *n, yt_err *err) {
+  (void)n, (void)err;
+  return YT_OK;
+}
+
+static void fini(yt_node *n) {
+  reader_state *s = n->state;
+  if (!s) return;
+  yt_tfr_close(s->tfr);
+  s->tfr = NULL;
+  yt_records_builder_free(&s->b);
+  for (size_t i = 0; i < s->n_paths; i++) free(s->paths[i]);
+  free(s->paths);
+  free(s->sizes);
+  free(s->order);
+  memset(s, 0, sizeof *s);
+}
+
+const yt_node_def yt_node_tfrecord_reader = {
+    .name = "tfrecord_reader",
+    .summary = "reads TFRecord shards (plain or .zst) matching a glob and emits their records",
+    .outputs = {{"out", "records", "serialized records, one shard per message, SHARD_END on a shard's last"}},
+    .n_outputs = 1,
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .state_size = sizeof(reader_state),
+    .init = init,
+    .run = run,
+    .flush = flush,
+    .fini = fini,
+};
