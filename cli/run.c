@@ -267,6 +267,7 @@ static cJSON *snapshot(coord *c, int finished) {
   cJSON_AddStringToObject(o, "graph", c->flow.name ? c->flow.name : "");
   cJSON_AddStringToObject(o, "state", state_name(c, finished));
   cJSON_AddNumberToObject(o, "elapsed", t - c->t0);
+  if (c->failed) cJSON_AddStringToObject(o, "error", c->error);
   double done, total;
   const char *unit;
   progress_of(c, &done, &total, &unit);
@@ -597,11 +598,10 @@ int cmd_run(int argc, char **argv) {
 
   cJSON *summary = snapshot(&c, !c.failed);
   cJSON_DeleteItemFromObject(summary, "type");
+  show_progress(&c, 1);
   int ok = !c.failed;
   if (ok) ok = accounting(&c, summary);
   cJSON_AddBoolToObject(summary, "ok", ok);
-  if (c.failed) cJSON_AddStringToObject(summary, "error", c.error);
-  show_progress(&c, 1);
   publish(&c, 1);
   if (summary_path && write_summary(summary_path, summary)) ok = 0;
   cJSON_Delete(summary);
