@@ -140,9 +140,11 @@ static int reserve_video(yt_batch_builder *b, yt_err *err) {
 void *yt_batch_rows_reserve(yt_batch_builder *b, int32_t num_frames, yt_err *err) {
   size_t rows = b->frames ? b->frames : (size_t)(num_frames > 0 ? num_frames : 0);
   size_t row_bytes = (size_t)b->dim * yt_dtype_size(b->dtype);
-  if (grow((void **)&b->features, &b->rows_cap, b->rows + rows, row_bytes, err)) return NULL;
+  /* at least one row of room, so a 0-row video still gets a valid pointer */
+  if (grow((void **)&b->features, &b->rows_cap, b->rows + rows + 1, row_bytes ? row_bytes : 1, err)) return NULL;
   uint8_t *p = b->features + b->rows * row_bytes;
   memset(p, 0, rows * row_bytes);
+  b->reserved = 1;
   return p;
 }
 
@@ -154,11 +156,12 @@ int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char
   if (reserve_video(b, err)) return YT_ENOMEM;
   if (grow((void **)&b->ids, &b->ids_cap, b->ids_len + id_len, 1, err)) return YT_ENOMEM;
   if (grow((void **)&b->labels, &b->labels_cap, b->labels_len + n_labels, sizeof *b->labels, err)) return YT_ENOMEM;
-  if (rows) {
+  if (rows || !b->reserved) { /* rows NULL without a reservation: zero rows (num_frames 0, or padding) */
     uint8_t *dst = yt_batch_rows_reserve(b, num_frames, err);
     if (!dst) return YT_ENOMEM;
-    memcpy(dst, rows, (size_t)kept * row_bytes);
+    if (rows) memcpy(dst, rows, (size_t)kept * row_bytes);
   }
+  b->reserved = 0;
   if (b->n == 0) b->id_off[0] = b->label_off[0] = 0;
   if (id_len) memcpy(b->ids + b->ids_len, id, id_len);
   b->ids_len += id_len;

@@ -21,7 +21,7 @@
  *   Video-level records are one row per video (num_frames = 1, dim = sum of sizes).
  *
  * Every record carries (shard, index): the shard's number in the sorted input list
- * (or the source replica for generated data) and the record's index in it. The
+ * (shard 0 for generated data) and the record's index in it. The
  * runner reads these to do exactly-once accounting; nodes just fill them in.
  * Integers are little-endian (the build is little-endian only; checked below).
  *
@@ -125,6 +125,7 @@ typedef struct yt_batch_builder {
   size_t labels_len, labels_cap;
   uint8_t *features;
   size_t rows, rows_cap;
+  int reserved; /* the next video's rows were reserved (yt_batch_rows_reserve) */
 } yt_batch_builder;
 
 void yt_batch_builder_init(yt_batch_builder *b, uint32_t dim, uint32_t dtype, uint32_t frames);
