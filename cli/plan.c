@@ -182,10 +182,11 @@ int yt_plan_check(yt_flow *f, yt_plan *p) {
   for (size_t i = 0; i < f->n_edges; i++) {
     yt_edge *e = &f->edges[i];
     int a = find_node(f, e->from.node), b = find_node(f, e->to.node);
-    if (a < 0 || b < 0 || !p->nodes[a].def || !p->nodes[b].def) continue; /* reported already */
-    const yt_node_def *da = p->nodes[a].def, *db = p->nodes[b].def;
-    int pa = resolve_pad(f, &e->from, da, 1), pb = resolve_pad(f, &e->to, db, 0);
-    if (pa < 0 || pb < 0) continue;
+    const yt_node_def *da = a >= 0 ? p->nodes[a].def : NULL, *db = b >= 0 ? p->nodes[b].def : NULL;
+    int pa = da ? resolve_pad(f, &e->from, da, 1) : -1, pb = db ? resolve_pad(f, &e->to, db, 0) : -1;
+    /* an input with an edge is connected, even when the edge has an error of its own (said once) */
+    if (pb >= 0) fed[b * YT_MAX_PADS + pb]++;
+    if (pa < 0 || pb < 0) continue; /* an unknown node, type or port: reported already */
     const char *ta = da->outputs[pa].type, *tb = db->inputs[pb].type;
     if (!types_fit(ta, tb)) {
       char note[200];
@@ -199,7 +200,6 @@ int yt_plan_check(yt_flow *f, yt_plan *p) {
     yt_plan_edge *pe = &p->edges[p->n_edges++];
     *pe = (yt_plan_edge){a, pa, b, pb, e->hwm > 0 ? e->hwm : YT_DEFAULT_HWM,
                          e->codec && !strcmp(e->codec, "zstd") ? YT_CODEC_ZSTD : YT_CODEC_NONE};
-    fed[b * YT_MAX_PADS + pb]++;
     if (++feeds[a * YT_MAX_PADS + pa] > 1) p->fan_out = 1;
   }
   for (size_t i = 0; i < f->n_nodes; i++) {

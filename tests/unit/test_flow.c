@@ -3,10 +3,12 @@
  *  invalid: graphs with the exact first error (FILE:LINE:COL: error: MSG),
  *           its note, and the number of errors of the one pass.
  * Files are written to a temporary directory; "inc.flowi" is the include. */
+#include <glob.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "flow.h"
+#include "plan.h"
 
 typedef struct {
   const char *what;   /* what the case checks */
@@ -65,6 +67,44 @@ static char *format_first(const yt_flow *f) {
   return buf;
 }
 
+/* Schema checks (cli/plan.c against the node registry): same form. */
+#define HEAD "flow g v1\n"
+#define READ "node r : tfrecord_reader { pattern = \"x\" }\n"
+#define SINK "node s : null_sink {}\n"
+static const flow_case schema_invalid[] = {
+    {"unknown node type, near name", HEAD "node r : tfrecord_raeder { pattern = \"x\" }\n" SINK "r -> s\n", NULL, {0}, 1,
+     "g.flow:2:10: error: unknown node type 'tfrecord_raeder'", "did you mean 'tfrecord_reader'?"},
+    {"unknown parameter, near name", HEAD "node r : tfrecord_reader { pattern = \"x\"; epoch = 2 }\n" SINK "r -> s\n", NULL,
+     {0}, 1, "g.flow:2:43: error: unknown parameter 'epoch' for node 'r' (tfrecord_reader)", "did you mean 'epochs'?"},
+    {"wrong type", HEAD "node r : tfrecord_reader { pattern = \"x\"; epochs = \"two\" }\n" SINK "r -> s\n", NULL, {0}, 1,
+     "g.flow:2:52: error: parameter 'epochs' needs an int, found string", NULL},
+    {"out of range", HEAD "node r : tfrecord_reader { pattern = \"x\"; epochs = 0 }\n" SINK "r -> s\n", NULL, {0}, 1,
+     "g.flow:2:52: error: parameter 'epochs' = 0 is out of range [1, 1000000]", "passes over the shards"},
+    {"enum choice", HEAD "node r : tfrecord_reader { pattern = \"x\"; on_corrupt = skip }\n" SINK "r -> s\n", NULL, {0}, 1,
+     "g.flow:2:56: error: parameter 'on_corrupt' must be one of fail|skip_record|skip_shard, not 'skip'",
+     "damaged record: fail, skip it (or the rest of the shard when the framing is lost), or skip the shard"},
+    {"a size where an int is given is fine, a float is not", HEAD "node r : tfrecord_reader { pattern = \"x\"; message_bytes = 1.5 }\n"
+     SINK "r -> s\n", NULL, {0}, 1, "g.flow:2:59: error: parameter 'message_bytes' needs a size, found float", NULL},
+    {"missing required parameter", HEAD "node r : tfrecord_reader {}\n" SINK "r -> s\n", NULL, {0}, 1,
+     "g.flow:2:1: error: node 'r' (tfrecord_reader) is missing required parameter 'pattern'",
+     "pattern (string): input files: a glob, or several separated by commas (\"a/*.tfrecord, b/x.tfrecord.zst\")"},
+    {"unknown port, near name", HEAD READ "node d : dequantize {}\n" SINK "r -> d.inn\nd -> s\n", NULL, {0}, 2,
+     "g.flow:5:6: error: unknown input port 'inn' on node 'd' (dequantize)", "did you mean 'in'?"},
+    {"port type mismatch", HEAD READ "node b : batcher {}\n" SINK "r -> b -> s\n", NULL, {0}, 1,
+     "g.flow:5:6: error: port type mismatch: records -> videos", "'r.out' gives records; 'b.in' takes videos"},
+    {"unconnected input", HEAD READ "node d : dequantize {}\n" SINK "r -> s\n", NULL, {0}, 1,
+     "g.flow:3:1: error: input port 'in' of node 'd' (dequantize) is not connected", "connect it: `upstream -> NODE.PORT`"},
+    {"a source has no input", HEAD READ SINK "node r2 : synth_source {}\ns -> r2\nr -> s\n", NULL, {0}, 2,
+     "g.flow:5:1: error: node 's' (null_sink) has no output port: it is a sink", NULL},
+    {"--set checked against the schema", HEAD READ SINK "r -> s\n", NULL, {"r.epochs=-1"}, 1,
+     "--set: error: parameter 'epochs' = -1 is out of range [1, 1000000]", "passes over the shards"},
+    {"remote placement refused", HEAD "node r : tfrecord_reader on gpu1 { pattern = \"x\" }\n" SINK "r -> s\n", NULL, {0}, 1,
+     "g.flow:2:1: error: node 'r': placement on host 'gpu1' is not supported yet",
+     "run the graph on one machine (on local) for now"},
+    {"all errors in one pass", HEAD "node r : tfrecord_reader { epochs = 0; x = 1 }\nnode d : dequantize {}\n" SINK "r -> s\n",
+     NULL, {0}, 4, "g.flow:2:37: error: parameter 'epochs' = 0 is out of range [1, 1000000]", "passes over the shards"},
+};
+
 static void write_file(const char *name, const char *text) {
   FILE *f = fopen(name, "w");
   if (!f) return;
@@ -98,6 +138,45 @@ static void invalid_table(void) {
     if (n > 0 && check_failures) yt_flow_print_diags(&f, stderr);
     yt_flow_free(&f);
   }
+}
+
+static void schema_table(void) {
+  for (size_t i = 0; i < sizeof schema_invalid / sizeof schema_invalid[0]; i++) {
+    const flow_case *c = &schema_invalid[i];
+    yt_flow f;
+    yt_plan p;
+    load(c, &f);
+    int n = yt_plan_check(&f, &p);
+    CHECK(n == c->errors, "[%s] %d errors, expected %d", c->what, n, c->errors);
+    if (n > 0) {
+      const char *got = format_first(&f);
+      CHECK(!strcmp(got, c->first), "[%s]\n  got:      %s\n  expected: %s", c->what, got, c->first);
+      const char *note = f.diags[0].note;
+      CHECK((!note && !c->note) || (note && c->note && !strcmp(note, c->note)), "[%s] note '%s', expected '%s'", c->what,
+            note ? note : "(none)", c->note ? c->note : "(none)");
+    }
+    if (n != c->errors || check_failures) yt_flow_print_diags(&f, stderr);
+    yt_plan_free(&p);
+    yt_flow_free(&f);
+  }
+}
+
+/* Every graph shipped in graphs/ checks clean against the schemas. */
+static void shipped_graphs(void) {
+  glob_t g;
+  int found = glob(YT_GRAPHS_DIR "/*.flow", 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
+  CHECK(found >= 2, "graphs/*.flow: found %d files", found);
+  for (int i = 0; i < found; i++) {
+    yt_flow f;
+    yt_plan p;
+    int n = yt_flow_load(&f, g.gl_pathv[i], NULL);
+    n = yt_plan_check(&f, &p);
+    CHECK(n == 0, "%s: %d errors", g.gl_pathv[i], n);
+    if (n) yt_flow_print_diags(&f, stderr);
+    yt_plan_free(&p);
+    yt_flow_free(&f);
+  }
+  if (found) globfree(&g);
 }
 
 static yt_param *param(yt_node_decl *n, const char *name) {
@@ -167,6 +246,8 @@ int main(void) {
   if (!mkdtemp(dir) || chdir(dir) != 0) return 1;
   invalid_table();
   valid_graphs();
+  schema_table();
+  shipped_graphs();
   unlink("g.flow");
   unlink("inc.flowi");
   rmdir(dir);
