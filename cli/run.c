@@ -53,9 +53,7 @@ typedef struct coord {
   int n_reps, alive, ready, started, draining, failed, aborted;
   char run_dir[256], error[1400];
   yt_sock *pull, *tap;
-  double t0, t_start, last_pub, last_progress, last_log;
-  double prev_t;
-  uint64_t prev_records, prev_bytes;
+  double t0, t_start, last_pub, last_log;
   int tty, quiet;
 } coord;
 
@@ -188,8 +186,7 @@ static void handle_msg(coord *c, yt_msg *m) {
       cJSON_Delete(o);
     }
   } else if (m->type == YT_MSG_ERROR) {
-    /* the producer id is the replica index; the name is not in the message, so
-     * find the replica by pid order: the runner sends "NAME\tmessage" */
+    /* the runner sends "NAME\tmessage"; the producer id is the replica index */
     char *tab = strchr(s, '\t');
     replica *r = tab ? (*tab = 0, find_rep(c, s, (int)m->producer)) : NULL;
     if (r) {

@@ -386,9 +386,7 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
     rc = yt_sock_open(&r.coord, YT_PUSH, cJSON_GetObjectItem(plan, "coord")->valuestring, 0, 1000, &err);
   if (!rc) rc = setup(&r, plan, name, replica, &err);
   cJSON_Delete(plan);
-  int inited = 0;
   if (!rc && r.node.def->init) rc = r.node.def->init(&r.node, &err);
-  inited = 1;
   if (!rc) rc = send_simple(r.coord, YT_MSG_READY, replica, name, &err);
   if (!rc) rc = r.node.def->n_inputs == 0 ? run_source(&r, &err) : run_consumer(&r, &err);
   if (!rc && r.node.def->flush) {
@@ -406,7 +404,7 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
   } else if (rc) {
     fprintf(stderr, "ERROR: node %s[%d]: %s\n", name, replica, err.msg);
   }
-  if (inited && r.node.def && r.node.def->fini) r.node.def->fini(&r.node);
+  if (r.node.def && r.node.def->fini) r.node.def->fini(&r.node); /* also after a failed init */
   if (r.node.def) yt_node_teardown(&r.node);
   teardown(&r);
   free(r.name);
