@@ -43,6 +43,7 @@ typedef struct replica {
   pid_t pid;
   int ctl;          /* write end of the control pipe, -1 once closed */
   int ready, final, exited, status, reported;
+  double t_exit;    /* when it exited; its final STATS may still be in flight */
   cJSON *stats;     /* latest STATS */
 } replica;
 
@@ -159,12 +160,29 @@ static void reap(coord *c) {
       else if (WEXITSTATUS(status) != 0)
         fail(c, "ERROR: from node %s[%d] (%s): exited with status %d", node_name(c, r->node), r->index,
              node_type(c, r->node), WEXITSTATUS(status));
-      else if (!r->final)
-        fail(c, "ERROR: from node %s[%d] (%s): exited before reporting its final counts", node_name(c, r->node),
-             r->index, node_type(c, r->node));
+      r->t_exit = now(); /* exit 0: its final STATS may still be on the way (see final_overdue) */
       break;
     }
   }
+}
+
+#define FINAL_GRACE_S 5.0 /* how long a clean exit's final STATS may take to arrive */
+
+/* Replicas that exited 0 and whose final counts have not arrived yet; one
+ * overdue past the grace time fails the run (its counts would be missing from
+ * the accounting). */
+static int final_pending(coord *c) {
+  int n = 0;
+  for (int i = 0; i < c->n_reps; i++) {
+    replica *r = &c->reps[i];
+    if (!r->exited || r->final || r->reported || c->failed) continue;
+    if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 && now() - r->t_exit > FINAL_GRACE_S)
+      fail(c, "ERROR: from node %s[%d] (%s): exited without reporting its final counts", node_name(c, r->node),
+           r->index, node_type(c, r->node));
+    else
+      n++;
+  }
+  return n;
 }
 
 static void handle_msg(coord *c, yt_msg *m) {
@@ -552,7 +570,7 @@ int cmd_run(int argc, char **argv) {
   int sigints = 0;
   yt_msg m;
   yt_msg_init(&m, 0);
-  while (c.alive > 0) {
+  while (c.alive > 0 || final_pending(&c) > 0) {
     if (c.failed) break;
     yt_pollitem items[2] = {{c.pull, -1, YT_POLLIN, 0}, {NULL, sig_pipe[0], YT_POLLIN, 0}};
     rc = yt_poll(items, 2, 200, &err);

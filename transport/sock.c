@@ -75,6 +75,11 @@ static int setopt(yt_sock *s, int opt, const char *name, const void *v, size_t n
                  zmq_strerror(zmq_errno()));
 }
 
+int yt_sock_set_linger(yt_sock *s, int ms, yt_err *err) {
+  int v = ms < 0 ? -1 : ms;
+  return setopt(s, ZMQ_LINGER, "ZMQ_LINGER", &v, sizeof v, err);
+}
+
 static int set_options(yt_sock *s, int hwm, int bind, yt_err *err) {
   int linger = s->kind == YT_PUB ? 0 : YT_LINGER_MS, one = 1;
   int rc = setopt(s, ZMQ_LINGER, "ZMQ_LINGER", &linger, sizeof linger, err);
@@ -281,19 +286,32 @@ static void release_zmsg(void *handle) {
 }
 
 /* An uncompressed message keeps its payload in ZeroMQ's buffers: each frame
- * moves into a heap zmq_msg_t that yt_buf_free releases. Returns 0 (and does
- * nothing) for compressed messages or a misaligned frame, which take the
- * copying path; else 1 with *rc set. */
+ * moves into a heap zmq_msg_t that yt_buf_free releases; a frame that is not
+ * 8-byte aligned (small ones, packed in ZeroMQ's shared receive buffer) is
+ * copied instead. Returns 0 (and does nothing) for compressed messages, which
+ * take the decoding path; else 1 with *rc set. */
 static int zero_copy(yt_msg *m, zmq_msg_t *parts, size_t n, int *rc, yt_err *err) {
   yt_msg probe;
   yt_msg_init(&probe, 0);
   if (zmq_msg_size(&parts[0]) != YT_MSG_HEADER_SIZE) return 0; /* let the decoder say what is wrong */
   if (yt_msg_header_decode(&probe, zmq_msg_data(&parts[0]), YT_MSG_HEADER_SIZE, n - 1, err) < 0) return 0;
   if (probe.codec != YT_CODEC_NONE) return 0;
-  for (size_t i = 1; i < n; i++)
-    if ((uintptr_t)zmq_msg_data(&parts[i]) % 8) return 0;
   *m = probe;
   for (size_t i = 1; i < n; i++) {
+    size_t len = zmq_msg_size(&parts[i]);
+    if ((uintptr_t)zmq_msg_data(&parts[i]) % 8) {
+      /* small frames share ZeroMQ's receive buffer at any offset: copy just this one */
+      void *c = malloc(len ? len : 1);
+      if (!c) {
+        yt_msg_clear(m);
+        *rc = yt_fail(err, YT_ENOMEM, "out of memory");
+        return 1;
+      }
+      if (len) memcpy(c, zmq_msg_data(&parts[i]), len);
+      m->frames[i - 1] = (yt_buf){.data = c, .len = len, .owned = 1};
+      m->nframes = i;
+      continue;
+    }
     zmq_msg_t *h = malloc(sizeof *h);
     if (!h) {
       yt_msg_clear(m);

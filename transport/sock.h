@@ -59,6 +59,10 @@ int yt_sock_open(yt_sock **s, int kind, const char *endpoint, int bind, int hwm,
 int yt_sock_connect(yt_sock *s, const char *endpoint, yt_err *err);
 /* The endpoint as bound (the real port after "tcp://...:*") or as connected. */
 const char *yt_sock_endpoint(const yt_sock *s);
+/* Overrides the LINGER set at open: -1 = a close waits until every queued
+ * message is delivered (a node's data edges at a clean end: nothing may be
+ * lost; the supervisor kills a node whose peer is gone), 0 = drop them. */
+int yt_sock_set_linger(yt_sock *s, int ms, yt_err *err);
 /* Closes s (NULL is fine); pending messages get at most its LINGER to leave. */
 void yt_sock_close(yt_sock *s);
 

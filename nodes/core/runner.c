@@ -282,7 +282,15 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
   return YT_OK;
 }
 
-static void teardown(runner *r) {
+/* ok: the node finished cleanly, so every queued message must reach its peer
+ * (a bounded LINGER would silently drop data and EOS behind a slow consumer);
+ * otherwise the graph is being torn down and nothing needs to arrive. */
+static void teardown(runner *r, int ok) {
+  for (int p = 0; p < YT_MAX_PADS; p++)
+    for (int k = 0; k < r->n_out[p]; k++)
+      for (int i = 0; i < r->out[p][k].n; i++) yt_sock_set_linger(r->out[p][k].socks[i], ok ? -1 : 0, NULL);
+  if (r->coord && r->ctl_closed) yt_sock_set_linger(r->coord, 0, NULL); /* nobody listens */
+  else if (r->coord && ok) yt_sock_set_linger(r->coord, -1, NULL);
   for (int p = 0; p < YT_MAX_PADS; p++) {
     yt_sock_close(r->in[p]);
     for (int k = 0; k < r->n_out[p]; k++) {
@@ -406,7 +414,7 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
   }
   if (r.node.def && r.node.def->fini) r.node.def->fini(&r.node); /* also after a failed init */
   if (r.node.def) yt_node_teardown(&r.node);
-  teardown(&r);
+  teardown(&r, rc == YT_OK);
   free(r.name);
   return rc ? 1 : 0;
 }

@@ -60,6 +60,24 @@ expect "copy.flow: 2069 records read and written" \
 expect "copy.flow: 7 shards committed" [ "$(json "$W/copy.json" 's["nodes"]["write"]["shards_written"]')" = 7 ]
 no_leftovers "copy.flow"
 
+# ---- a zstd-compressed edge with a small high-water mark, 2 reader replicas --
+cat > "$W/copyz.flow" <<'EOF2'
+flow copyz v1
+let input_data_pattern = "x"
+let output_dir = "y"
+node read  : tfrecord_reader x2 { pattern = "${input_data_pattern}"; message_records = 16 }
+node write : tfrecord_writer { output_dir = "${output_dir}"; preserve_shards = true }
+read -> write [hwm = 2, codec = zstd]
+EOF2
+if run "$W/copyz.flow" --set "input_data_pattern=$DATA/*.tfrecord" --set "output_dir=$W/copyz" \
+       --summary "$W/copyz.json" --quiet 2>"$W/copyz.err"; then ok "zstd edge: exits 0"; else bad "zstd edge: exits 0" "$(cat "$W/copyz.err")"; fi
+same=0
+for f in "$DATA"/*.tfrecord; do cmp -s "$f" "$W/copyz/$(basename "$f")" && same=$((same + 1)); done
+expect "zstd edge, x2 readers: $same of $n shards byte-identical" [ "$same" -eq "$n" ]
+expect "zstd edge: compressed on the wire, exact accounting" \
+    [ "$(json "$W/copyz.json" 's["accounting"]["ok"] and s["accounting"]["consumed"] == 2069')" = True ]
+no_leftovers "zstd edge"
+
 # ---- read_frames.flow: 2 dequantize replicas, exact counts ------------------
 "$YT_BIN" gen --out "$W/frames" --level frame --videos 150 --shards 3 --classes 50 --split train \
     --min-frames 5 --max-frames 40 >/dev/null 2>&1 || bad "gen frame corpus" "gen failed"
