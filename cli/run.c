@@ -42,7 +42,7 @@ typedef struct replica {
   int node, index;
   pid_t pid;
   int ctl;          /* write end of the control pipe, -1 once closed */
-  int ready, final, exited, status, reported;
+  int ready, final, exited, status, reported, released;
   double t_exit;    /* when it exited; its final STATS may still be in flight */
   cJSON *stats;     /* latest STATS */
 } replica;
@@ -185,6 +185,26 @@ static int final_pending(coord *c) {
   return n;
 }
 
+/* A node may close its sockets once every replica of every node it feeds has
+ * reported its final counts (so has received everything; see runner.h). */
+static void release_producers(coord *c) {
+  for (int i = 0; i < c->n_reps; i++) {
+    replica *r = &c->reps[i];
+    if (!r->final || r->released || r->ctl < 0) continue;
+    int done = 1;
+    for (size_t e = 0; e < c->plan.n_edges && done; e++) {
+      if (c->plan.edges[e].from != r->node) continue;
+      for (int k = 0; k < c->n_reps; k++)
+        if (c->reps[k].node == c->plan.edges[e].to && !c->reps[k].final) done = 0;
+    }
+    if (!done) continue;
+    char x = YT_CTL_EXIT;
+    if (write(r->ctl, &x, 1) < 0) { /* already gone: reap() tells */
+    }
+    r->released = 1;
+  }
+}
+
 static void handle_msg(coord *c, yt_msg *m) {
   const char *text = m->nframes ? m->frames[0].data : "";
   size_t len = m->nframes ? m->frames[0].len : 0;
@@ -199,7 +219,10 @@ static void handle_msg(coord *c, yt_msg *m) {
     if (r) {
       cJSON_Delete(r->stats);
       r->stats = o;
-      if (cJSON_IsTrue(cJSON_GetObjectItem(o, "final"))) r->final = 1;
+      if (cJSON_IsTrue(cJSON_GetObjectItem(o, "final"))) {
+        r->final = 1;
+        release_producers(c);
+      }
     } else {
       cJSON_Delete(o);
     }

@@ -34,7 +34,7 @@ typedef struct runner {
   out_edge *out[YT_MAX_PADS];
   int n_out[YT_MAX_PADS];
   yt_sock *coord;
-  int started, ctl_closed;
+  int started, ctl_closed, may_exit;
   uint64_t seq;
   double t0, busy, blocked, last_stats;
 } runner;
@@ -53,6 +53,7 @@ static void read_control(runner *r) {
     for (ssize_t i = 0; i < k; i++) {
       if (buf[i] == YT_CTL_START) r->started = 1;
       if (buf[i] == YT_CTL_DRAIN) r->node.stopping = 1;
+      if (buf[i] == YT_CTL_EXIT) r->may_exit = 1;
     }
   if (k == 0) r->ctl_closed = 1; /* the coordinator is gone */
 }
@@ -404,6 +405,12 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
   }
   if (!rc) rc = send_eos(&r, &err);
   if (!rc) rc = send_stats(&r, 1, &err);
+  /* keep the connections up until the consumers have everything (runner.h) */
+  while (!rc && r.node.def->n_outputs > 0 && !r.may_exit && !r.ctl_closed) {
+    yt_pollitem it = {NULL, 0, YT_POLLIN, 0};
+    if (yt_poll(&it, 1, 1000, &err) < 0) break;
+    read_control(&r);
+  }
   if (rc && r.coord && !r.ctl_closed) {
     yt_err e2;
     char text[sizeof err.msg + 256];

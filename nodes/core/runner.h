@@ -8,7 +8,11 @@
  *     run() until YT_EOF; a drain byte sets yt_node_stopping();
  *   - other nodes receive until every input pad has seen one EOS per upstream
  *     producer replica;
- *   - then flush(), EOS to every downstream replica, a final STATS, fini().
+ *   - then flush(), EOS to every downstream replica, a final STATS, fini();
+ *     a node with outputs then waits for the exit byte, which the coordinator
+ *     sends once every consumer downstream has finished: closing earlier could
+ *     lose messages still in flight (ZeroMQ may drop what a receiver at its
+ *     high-water mark has not taken when the sender disconnects).
  * Messages are load-balanced over downstream replicas by trying each PUSH
  * without blocking and, when all are at their high-water mark, polling them for
  * room: a slow consumer slows its producers, memory stays bounded. Every second
@@ -25,6 +29,7 @@
 /* Control bytes from the coordinator on the node's stdin. */
 #define YT_CTL_START 'S'
 #define YT_CTL_DRAIN 'D'
+#define YT_CTL_EXIT 'X' /* every consumer downstream has finished: sockets may close */
 
 /* Runs the replica to the end; returns the process exit status. */
 int yt_runner_main(const char *plan_path, const char *name, int replica);
