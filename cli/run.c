@@ -603,7 +603,7 @@ int cmd_run(int argc, char **argv) {
       ssize_t k = read(sig_pipe[0], sig, sizeof sig);
       for (ssize_t i = 0; i < k; i++) {
         if (sig[i] == SIGCHLD) continue;
-        if (++sigints == 1 && c.started) {
+        if (++sigints == 1) { /* before the start too: sources then stop at once */
           c.draining = 1;
           fprintf(stderr, "%srun: draining: sources stop, records in flight finish (Ctrl-C again to abort)\n",
                   c.tty ? "\r\033[K" : "");
