@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/closest.h"
+
 typedef struct yt_loc {
   const char *file; /* owned by the flow's file table */
   int line, col;    /* 1-based */
@@ -120,9 +122,6 @@ void yt_flow_error(yt_flow *f, yt_loc loc, const char *note, const char *fmt, ..
 void yt_flow_print_diags(const yt_flow *f, FILE *out);
 void yt_flow_free(yt_flow *f);
 
-/* The closest of candidates[] to word (edit distance <= 2 or a third of its
- * length), or NULL: for "did you mean". */
-const char *yt_closest(const char *word, const char *const *candidates, size_t n);
 
 const char *yt_value_kind_name(yt_vkind k);
 

@@ -1,6 +1,8 @@
 /* param.c: parsing, checking and reading node parameters (see param.h). */
 #include "core/param.h"
 
+#include "core/closest.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -201,34 +203,13 @@ int yt_params_init(yt_params *p, const yt_param_def *defs, size_t n, yt_err *err
   return YT_OK;
 }
 
-/* Damerau-free edit distance, small strings only (parameter names). */
-static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), row[64];
-  if (la >= 63 || lb >= 63) return 99;
-  for (size_t j = 0; j <= lb; j++) row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t prev = row[0]++;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t cur = row[j];
-      size_t best = prev + (a[i - 1] != b[j - 1]);
-      if (row[j] + 1 < best) best = row[j] + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      row[j] = best;
-      prev = cur;
-    }
-  }
-  return row[lb];
-}
-
 int yt_params_set(yt_params *p, const char *name, const char *text, yt_err *err) {
   int i = yt_param_index(p->defs, p->n, name);
   if (i < 0) {
-    const char *best = NULL;
-    size_t bd = 3;
-    for (size_t k = 0; k < p->n; k++) {
-      size_t d = edit_distance(name, p->defs[k].name);
-      if (d < bd) bd = d, best = p->defs[k].name;
-    }
+    const char *names[128];
+    size_t n = p->n < 128 ? p->n : 128;
+    for (size_t k = 0; k < n; k++) names[k] = p->defs[k].name;
+    const char *best = yt_closest(name, names, n);
     if (best) return yt_fail(err, YT_EUSAGE, "unknown parameter '%s' (did you mean '%s'?)", name, best);
     return yt_fail(err, YT_EUSAGE, "unknown parameter '%s'", name);
   }
