@@ -1,0 +1,97 @@
+/* model.h: the models of the starter code on the CPU backend, behind one
+ * interface the train and infer nodes use.
+ *
+ * A model owns one contiguous parameter block described by a table of named
+ * tensors (TF variable names, REFERENCE.md 2.0), a gradient block and the
+ * activations it needs for one batch of at most max_batch videos. Forward
+ * L2-normalizes its input (REFERENCE.md 1.8), so callers pass dequantized
+ * features as they come from the batcher. Not here: the optimizer (adam.h),
+ * checkpoints (checkpoint.h), metrics (metrics.h).
+ *
+ * Letters: B batch, F frames (max_frames), D feature dim, C classes,
+ * M mixtures, K clusters, H hidden. */
+#ifndef YT_MODEL_H
+#define YT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+enum { YT_LOSS_CE, YT_LOSS_HINGE, YT_LOSS_SOFTMAX };
+enum { YT_POOL_MAX, YT_POOL_AVERAGE };
+enum { YT_ACT_SIGMOID, YT_ACT_RELU6 };
+
+typedef struct yt_model_config {
+  char model[48];        /* LogisticModel | MoeModel | FrameLevelLogisticModel | DbofModel */
+  int num_classes;       /* C, 3862 */
+  int feature_dim;       /* D = sum of feature sizes (1152 frame level, 1024+128 video level) */
+  int frame_features;    /* 0: input [B, D]; 1: input [B, F, D] with num_frames */
+  int max_frames;        /* F, 300 */
+  int label_loss;        /* YT_LOSS_*, CrossEntropyLoss */
+  float l2_penalty;      /* Logistic / FrameLevelLogistic FC, 1e-8 */
+  int moe_num_mixtures;  /* M, 2 (not counting the dummy expert) */
+  float moe_l2;          /* 1e-8 */
+  /* DbofModel */
+  int iterations;        /* sampled frames, 30 */
+  int sample_random_frames; /* 1: SampleRandomFrames, 0: SampleRandomSequence */
+  int sample_all;        /* Skalic's sample_all (REFERENCE.md 2.6) */
+  int dbof_cluster_size; /* K, 8192 */
+  int dbof_hidden_size;  /* H, 1024 */
+  int dbof_add_batch_norm; /* 1 */
+  int dbof_pooling;      /* YT_POOL_*, max */
+  int dbof_activation;   /* YT_ACT_*, sigmoid */
+  uint64_t seed;         /* initialization and frame sampling */
+} yt_model_config;
+
+/* The starter code's defaults for cfg->model (which must be set first). */
+void yt_model_config_defaults(yt_model_config *cfg);
+
+typedef struct yt_tensor_info {
+  char name[96];      /* "tower/experts/weights" */
+  int ndim;
+  int shape[4];
+  size_t offset;      /* in floats, into the parameter block */
+  size_t numel;
+  int trainable;      /* 0: batch-norm moving statistics (no gradient, no Adam) */
+  float l2;           /* L2 scale s: the loss adds s * sum(w^2) / 2; 0 = none */
+} yt_tensor_info;
+
+typedef struct yt_model yt_model;
+
+int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_err *err);
+void yt_model_free(yt_model *m);
+const yt_model_config *yt_model_cfg(const yt_model *m);
+
+int yt_model_num_tensors(const yt_model *m);
+const yt_tensor_info *yt_model_tensor(const yt_model *m, int i);
+/* Index of the tensor called name, or -1. */
+int yt_model_find_tensor(const yt_model *m, const char *name);
+size_t yt_model_num_params(const yt_model *m); /* floats in the block, moving stats included */
+float *yt_model_params(yt_model *m);
+float *yt_model_grads(yt_model *m);            /* same layout as the parameters */
+
+/* Glorot-uniform / normal initializers as the starter code (REFERENCE.md 2.0). */
+void yt_model_init_params(yt_model *m, uint64_t seed);
+
+/* x: [B, D] (video level) or [B, F, D] zero-padded with num_frames[B] (frame
+ * level), float32, not normalized. training = 1 uses batch statistics and
+ * updates the moving averages, and random frame sampling; 0 uses the moving
+ * averages (and sample_all when set). probs: [B, C], written. */
+int yt_model_forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training,
+                     float *probs, yt_err *err);
+
+/* After a training forward: labels [B, C] in 0..1 (soft targets allowed).
+ * Zeroes the gradient block, writes d(label_loss + L2)/dparams into it and
+ * returns the label loss (mean over the batch of the sum over classes) and
+ * the L2 term. */
+int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float *reg_loss, yt_err *err);
+
+/* Label loss alone for given probabilities (eval's Batch Loss). */
+float yt_model_loss(const yt_model *m, const float *probs, const float *labels, int B);
+
+/* Multiply-adds x 2 of one forward (fwd) and one forward + backward (train)
+ * per example, for GFLOP/s figures. */
+double yt_model_flops(const yt_model *m, int training);
+
+#endif
