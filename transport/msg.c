@@ -81,7 +81,7 @@ void yt_msg_header_encode(const yt_msg *m, uint8_t out[YT_MSG_HEADER_SIZE]) {
   put16(out + 20, m->codec);
   put16(out + 22, (uint16_t)m->nframes);
   put32(out + 24, m->records);
-  put32(out + 28, 0);
+  put32(out + 28, m->shm);
 }
 
 int yt_msg_header_decode(yt_msg *m, const void *hdr, size_t len, size_t payload_frames, yt_err *err) {
@@ -91,7 +91,7 @@ int yt_msg_header_decode(yt_msg *m, const void *hdr, size_t len, size_t payload_
                    "message header: %zu bytes, expected %d (a truncated message, or a peer that is not "
                    "yt8m-flow)",
                    len, YT_MSG_HEADER_SIZE);
-  uint32_t magic = get32(p), reserved = get32(p + 28);
+  uint32_t magic = get32(p), shm = get32(p + 28);
   uint16_t version = get16(p + 4), type = get16(p + 6), codec = get16(p + 20), nframes = get16(p + 22);
   if (magic != YT_MSG_MAGIC)
     return yt_fail(err, YT_ECORRUPT,
@@ -111,11 +111,6 @@ int yt_msg_header_decode(yt_msg *m, const void *hdr, size_t len, size_t payload_
   if (codec != YT_CODEC_NONE && codec != YT_CODEC_ZSTD)
     return yt_fail(err, YT_ECORRUPT, "message header: unknown codec %u, expected 0 (none) or 1 (zstd)",
                    codec);
-  if (reserved != 0)
-    return yt_fail(err, YT_ECORRUPT,
-                   "message header: reserved field is 0x%08x, expected 0 (a corrupted header or a newer "
-                   "peer)",
-                   reserved);
   if (nframes != payload_frames)
     return yt_fail(err, YT_ECORRUPT,
                    "message header: nframes mismatch: the header says %u payload frames but %zu arrived "
@@ -124,7 +119,12 @@ int yt_msg_header_decode(yt_msg *m, const void *hdr, size_t len, size_t payload_
   if (nframes > YT_MSG_MAX_FRAMES)
     return yt_fail(err, YT_ECORRUPT, "message header: %u payload frames, more than the limit of %d", nframes,
                    YT_MSG_MAX_FRAMES);
-  m->type = type, m->codec = codec, m->seq = get64(p + 8), m->producer = get32(p + 16);
+  if (shm && (codec != YT_CODEC_NONE || (nframes < 32 && shm >> nframes)))
+    return yt_fail(err, YT_ECORRUPT,
+                   "message header: shared-memory frame mask 0x%08x does not fit %u %s payload frames (a "
+                   "corrupted header)",
+                   shm, nframes, codec == YT_CODEC_NONE ? "plain" : "compressed");
+  m->type = type, m->codec = codec, m->shm = shm, m->seq = get64(p + 8), m->producer = get32(p + 16);
   m->records = get32(p + 24);
   return YT_OK;
 }
@@ -215,6 +215,9 @@ int yt_msg_decode(yt_msg *m, const yt_buf *parts, size_t nparts, yt_err *err) {
   if (nparts == 0) return yt_fail(err, YT_ECORRUPT, "message: no frames at all (an empty multipart message)");
   int rc = yt_msg_header_decode(m, parts[0].data, parts[0].len, nparts - 1, err);
   if (rc < 0) return rc;
+  if (m->shm) /* descriptors are resolved by the socket layer (sock.c), not here */
+    return yt_fail(err, YT_ECORRUPT, "message: shared-memory frames (mask 0x%08x) outside a socket receive",
+                   m->shm);
   for (size_t i = 0; i + 1 < nparts; i++) {
     const yt_buf *in = &parts[i + 1];
     yt_buf *out = &m->frames[i];

@@ -13,7 +13,8 @@
  *       20  codec     u16   0 none, 1 zstd
  *       22  nframes   u16   payload frames that follow
  *       24  records   u32   records carried (exactly-once accounting)
- *       28  reserved  u32   0
+ *       28  shm       u32   bit i set: payload frame i is a shared-memory
+ *                             descriptor (shm.h), only with codec none
  *
  * Fields are written and read byte by byte, so the layout does not depend on the
  * host's endianness or struct padding.
@@ -63,6 +64,7 @@ typedef struct yt_msg {
   uint16_t type, codec;
   uint64_t seq;
   uint32_t producer, records;
+  uint32_t shm; /* shared-memory frame mask (transport only: the receiver resolves them) */
   size_t nframes;
   yt_buf frames[YT_MSG_MAX_FRAMES];
 } yt_msg;
@@ -87,7 +89,7 @@ const char *yt_msg_type_name(int type);
 /* Writes m's header fields (with nframes = m->nframes) into out. */
 void yt_msg_header_encode(const yt_msg *m, uint8_t out[YT_MSG_HEADER_SIZE]);
 /* Reads a header frame of len bytes into m's header fields, checking magic,
- * version, type, codec, reserved, and nframes == payload_frames (the frames that
+ * version, type, codec, the shm mask, and nframes == payload_frames (the frames that
  * actually arrived). YT_ECORRUPT with the reason on any mismatch. */
 int yt_msg_header_decode(yt_msg *m, const void *hdr, size_t len, size_t payload_frames, yt_err *err);
 

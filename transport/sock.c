@@ -1,6 +1,7 @@
 /* sock.c: ZeroMQ sockets, the process context and polling (see sock.h). The
  * only file in the tree that includes zmq.h; the message layout is msg.c's. */
 #include "sock.h"
+#include "shm.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -203,6 +204,8 @@ int yt_sock_send(yt_sock *s, const yt_msg *m, int flags, yt_err *err) {
 struct yt_wire {
   size_t n;
   zmq_msg_t parts[YT_MSG_MAX_FRAMES + 1];
+  size_t n_chunks;
+  void *chunks[YT_MSG_MAX_FRAMES]; /* shared-memory frames: our hold on each */
 };
 
 static void free_fn(void *data, void *hint) {
@@ -210,19 +213,35 @@ static void free_fn(void *data, void *hint) {
   free(data);
 }
 
-int yt_wire_new(yt_wire **out, yt_msg *m, yt_err *err) {
+int yt_wire_new(yt_wire **out, yt_msg *m, yt_err *err) { return yt_wire_new_shm(out, m, NULL, err); }
+
+int yt_wire_new_shm(yt_wire **out, yt_msg *m, yt_shm_pool *pool, yt_err *err) {
   *out = NULL;
   uint8_t hdr[YT_MSG_HEADER_SIZE];
   yt_buf parts[YT_MSG_MAX_FRAMES + 1];
+  m->shm = 0;
   int rc = yt_msg_encode(m, hdr, parts, err);
   if (rc < 0) return rc;
   yt_wire *w = calloc(1, sizeof *w);
   if (!w) rc = yt_fail(err, YT_ENOMEM, "out of memory");
+  /* big plain frames go through the pool when it has room: the header then
+   * says which payload frames are descriptors */
+  uint8_t desc[YT_MSG_MAX_FRAMES][YT_SHM_DESC_SIZE];
+  for (size_t i = 0; w && pool && m->codec == YT_CODEC_NONE && i < m->nframes; i++)
+    if (m->frames[i].len >= YT_SHM_MIN_FRAME &&
+        yt_shm_put(pool, m->frames[i].data, m->frames[i].len, desc[i], &w->chunks[w->n_chunks])) {
+      w->n_chunks++;
+      m->shm |= 1u << i;
+    }
+  if (m->shm) yt_msg_header_encode(m, hdr); /* parts[0] borrows hdr */
   for (size_t i = 0; w && i <= m->nframes; i++) {
     yt_buf *p = &parts[i];
     yt_buf *f = i > 0 && m->codec == YT_CODEC_NONE ? &m->frames[i - 1] : NULL;
     int z;
-    if (p->owned && !p->release) { /* compressed output: ours to give */
+    if (i > 0 && (m->shm >> (i - 1) & 1)) { /* the descriptor travels, the bytes are in the pool */
+      z = zmq_msg_init_size(&w->parts[i], YT_SHM_DESC_SIZE);
+      if (!z) memcpy(zmq_msg_data(&w->parts[i]), desc[i - 1], YT_SHM_DESC_SIZE);
+    } else if (p->owned && !p->release) { /* compressed output: ours to give */
       z = zmq_msg_init_data(&w->parts[i], p->data, p->len, free_fn, NULL);
       if (!z) p->owned = 0;
     } else if (f && f->owned && !f->release && f->data) { /* the message's own malloc'd frame */
@@ -243,6 +262,7 @@ int yt_wire_new(yt_wire **out, yt_msg *m, yt_err *err) {
   }
   for (size_t i = 0; i <= m->nframes; i++) yt_buf_free(&parts[i]);
   yt_msg_clear(m);
+  m->shm = 0;
   *out = w;
   return rc;
 }
@@ -250,11 +270,13 @@ int yt_wire_new(yt_wire **out, yt_msg *m, yt_err *err) {
 void yt_wire_free(yt_wire *w) {
   if (!w) return;
   for (size_t i = 0; i < w->n; i++) zmq_msg_close(&w->parts[i]);
+  for (size_t i = 0; i < w->n_chunks; i++) yt_shm_unref(w->chunks[i]);
   free(w);
 }
 
 int yt_sock_send_wire(yt_sock *s, yt_wire *w, int flags, yt_err *err) {
   int zf = flags & YT_DONTWAIT ? ZMQ_DONTWAIT : 0;
+  for (size_t i = 0; i < w->n_chunks; i++) yt_shm_ref(w->chunks[i]); /* the receiver's, dropped by its release */
   for (size_t i = 0; i < w->n; i++) {
     zmq_msg_t part;
     zmq_msg_init(&part);
@@ -264,6 +286,7 @@ int yt_sock_send_wire(yt_sock *s, yt_wire *w, int flags, yt_err *err) {
       int e = zmq_errno();
       if (i == 0 && (e == EAGAIN || e == EINTR)) {
         zmq_msg_close(&part);
+        for (size_t k = 0; k < w->n_chunks; k++) yt_shm_unref(w->chunks[k]); /* nothing left */
         return e == EAGAIN ? YT_TIMEOUT : YT_INTERRUPTED;
       }
       if (i > 0 && (e == EAGAIN || e == EINTR)) { /* as in send_parts: finish the message */
@@ -297,8 +320,19 @@ static int zero_copy(yt_msg *m, zmq_msg_t *parts, size_t n, int *rc, yt_err *err
   if (yt_msg_header_decode(&probe, zmq_msg_data(&parts[0]), YT_MSG_HEADER_SIZE, n - 1, err) < 0) return 0;
   if (probe.codec != YT_CODEC_NONE) return 0;
   *m = probe;
+  m->shm = 0; /* resolved below: the caller sees plain frames */
   for (size_t i = 1; i < n; i++) {
     size_t len = zmq_msg_size(&parts[i]);
+    if (probe.shm >> (i - 1) & 1) {
+      *rc = yt_shm_open_desc(zmq_msg_data(&parts[i]), len, &m->frames[i - 1], err);
+      if (*rc < 0) {
+        yt_err_prefix(err, "payload frame %zu: ", i - 1);
+        yt_msg_clear(m);
+        return 1;
+      }
+      m->nframes = i;
+      continue;
+    }
     if ((uintptr_t)zmq_msg_data(&parts[i]) % 8) {
       /* small frames share ZeroMQ's receive buffer at any offset: copy just this one */
       void *c = malloc(len ? len : 1);

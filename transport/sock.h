@@ -78,6 +78,10 @@ int yt_sock_send(yt_sock *s, const yt_msg *m, int flags, yt_err *err);
  * shares the bytes by reference count. */
 typedef struct yt_wire yt_wire;
 int yt_wire_new(yt_wire **w, yt_msg *m, yt_err *err);
+/* The same, and frames of YT_SHM_MIN_FRAME bytes or more are copied into pool
+ * (when it has room) and travel as descriptors: only for peers on this host. */
+typedef struct yt_shm_pool yt_shm_pool;
+int yt_wire_new_shm(yt_wire **w, yt_msg *m, yt_shm_pool *pool, yt_err *err);
 /* Sends w as yt_sock_send does; w stays valid for another send. */
 int yt_sock_send_wire(yt_sock *s, yt_wire *w, int flags, yt_err *err);
 void yt_wire_free(yt_wire *w);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/node.h"
+#include "transport/shm.h"
 #include "transport/sock.h"
 
 #define STATS_PERIOD 1.0 /* seconds between STATS messages */
@@ -34,6 +35,8 @@ typedef struct runner {
   out_edge *out[YT_MAX_PADS];
   int n_out[YT_MAX_PADS];
   yt_sock *coord;
+  yt_shm_pool *pool; /* big frames to peers on this host (transport/shm.h) */
+  int pool_tried, remote_out;
   int started, ctl_closed, may_exit;
   uint64_t seq;
   double t0, busy, blocked, last_stats;
@@ -164,8 +167,16 @@ static int emit(yt_node *n, int pad, yt_msg *m, yt_err *err) {
     if (r->out[pad][k].codec != codec) codec = -1;
   if (codec >= 0) {
     m->codec = (uint16_t)codec;
+    if (!r->pool_tried && codec == YT_CODEC_NONE) {
+      /* created on the first plain message; without one (no memfd, peers on
+       * other hosts, YT_SHM_POOL_MB=0) every frame travels inline */
+      r->pool_tried = 1;
+      size_t size = yt_shm_pool_size_from_env();
+      yt_err ignore;
+      if (size && !r->remote_out && yt_shm_pool_new(&r->pool, size, &ignore) < 0) r->pool = NULL;
+    }
     yt_wire *w;
-    int rc = yt_wire_new(&w, m, err);
+    int rc = yt_wire_new_shm(&w, m, codec == YT_CODEC_NONE ? r->pool : NULL, err);
     for (int k = 0; !rc && k < r->n_out[pad]; k++) rc = send_balanced(r, &r->out[pad][k], w, err);
     yt_wire_free(w);
     return rc;
@@ -274,9 +285,11 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
       e->socks = calloc((size_t)e->n + 1, sizeof *e->socks);
       /* start each producer replica at a different consumer, so small streams spread */
       e->next = e->n ? replica % e->n : 0;
-      for (int i = 0; i < e->n; i++)
-        if ((rc = yt_sock_open(&e->socks[i], YT_PUSH, cJSON_GetArrayItem(eps, i)->valuestring, 0, hwm, err)))
-          return rc;
+      for (int i = 0; i < e->n; i++) {
+        const char *ep = cJSON_GetArrayItem(eps, i)->valuestring;
+        if (strncmp(ep, "ipc://", 6)) r->remote_out = 1;
+        if ((rc = yt_sock_open(&e->socks[i], YT_PUSH, ep, 0, hwm, err))) return rc;
+      }
     }
     p++;
   }
@@ -301,6 +314,8 @@ static void teardown(runner *r, int ok) {
     free(r->out[p]);
   }
   yt_sock_close(r->coord);
+  yt_shm_pool_free(r->pool); /* consumers keep their own mapping of what they still hold */
+  r->pool = NULL;
   yt_ctx_term(NULL);
 }
 

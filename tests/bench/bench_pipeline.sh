@@ -14,9 +14,11 @@
 #      which deep-copies each message between stages)
 #   a' one process, --direct (each emit calls the next node: no copy)
 #   b  yt8m-flow run, dequantize x1           float32 rows
+#   b0 the same with YT_SHM_POOL_MB=0 (no shared-memory frames: all inline)
 #   c  yt8m-flow run, dequantize x2           float32 rows
 #   a8 one process, dequantize dtype = uint8  (harness chain)
 #   d  yt8m-flow run, dequantize x1, uint8    (the cost of shipping floats:
+#   d0 the same with YT_SHM_POOL_MB=0          (inline)
 #   e  yt8m-flow run, dequantize x2, uint8     4x fewer bytes on two edges)
 #   f  yt8m-flow run, x1, on a 1-video corpus: the fixed cost of a run
 #      (spawning, connecting, draining), included in b..e
@@ -137,18 +139,23 @@ write_flow "$WORK/runs/deq1_u8.flow" 1 uint8
 write_flow "$WORK/runs/deq2_u8.flow" 2 uint8
 
 # --- variants -------------------------------------------------------------------------
-VARIANTS=(a a_dir b c a8 d e f)
+VARIANTS=(a a_dir b b0 c a8 d d0 e f)
 declare -A DESC=(
     [a]="a  1 process (harness)      f32"
     [a_dir]="a' 1 process (--direct)     f32"
     [b]="b  run, dequantize x1       f32"
+    [b0]="b0 run x1, frames inline    f32"
     [c]="c  run, dequantize x2       f32"
     [a8]="a8 1 process (harness)      u8"
     [d]="d  run, dequantize x1       u8"
+    [d0]="d0 run x1, frames inline    u8"
     [e]="e  run, dequantize x2       u8"
     [f]="f  run x1, 1-video corpus   f32"
 )
-declare -A FLOW=([b]=deq1_f32 [c]=deq2_f32 [d]=deq1_u8 [e]=deq2_u8 [f]=deq1_f32)
+declare -A FLOW=([b]=deq1_f32 [b0]=deq1_f32 [c]=deq2_f32 [d]=deq1_u8 [d0]=deq1_u8 [e]=deq2_u8 [f]=deq1_f32)
+# b0, d0: the same runs with the shared-memory pool off (YT_SHM_POOL_MB=0): every
+# frame crosses the ipc socket, as before transport/shm.c
+declare -A ENVS=([b0]="YT_SHM_POOL_MB=0" [d0]="YT_SHM_POOL_MB=0")
 declare -A SECS ELAPSED
 RECORDS=""
 RETRIES=()
@@ -192,7 +199,7 @@ run_variant() {
             local attempt
             for attempt in 1 2 3; do
                 t0=$(now)
-                if "$YT" run "$WORK/runs/${FLOW[$v]}.flow" --set input_data_pattern="$pat" --set batch_size="$BATCH" \
+                if env ${ENVS[$v]:-} "$YT" run "$WORK/runs/${FLOW[$v]}.flow" --set input_data_pattern="$pat" --set batch_size="$BATCH" \
                     --summary "$WORK/runs/$v.$r.json" --quiet >"$log" 2>&1; then
                     t1=$(now); break
                 fi
@@ -239,7 +246,7 @@ for v in "${VARIANTS[@]}"; do
 done
 for v in "${VARIANTS[@]}"; do
     base=${MED[a]}
-    case $v in a8|d|e) base=${MED[a8]} ;; esac
+    case $v in a8|d|d0|e) base=${MED[a8]} ;; esac
     if [ "$v" = f ]; then
         printf '  %-34s %9.4f %10s %10s %9s %9s\n' "${DESC[$v]}" "${MED[$v]}" "-" "-" "-" "-"
     else
@@ -250,8 +257,8 @@ for v in "${VARIANTS[@]}"; do
 done
 echo "  (vs a, vs 1p same dtype: throughput ratios, > 1 faster; d and e are compared with a8)"
 line="  run time minus the fixed cost (f):"
-for v in b c d e; do
-    base=${MED[a]}; case $v in d|e) base=${MED[a8]} ;; esac
+for v in b b0 c d d0 e; do
+    base=${MED[a]}; case $v in d|d0|e) base=${MED[a8]} ;; esac
     net=$(calc '%.6f' "${MED[$v]} - ${MED[f]}")
     line="$line $v $(calc '%.4f' "$net") s ($(calc '%.3f' "$base / $net") vs 1p);"
 done
@@ -259,7 +266,7 @@ echo "$line"
 echo
 echo "per node, from the summary of each run variant's median round (busy % = time in the node's"
 echo "callbacks / its lifetime, summed over replicas; rss = the largest replica's peak):"
-for v in b c d e; do
+for v in b b0 c d d0 e; do
     # the round whose time is closest to the median
     best=1 bestd=""
     r=1
@@ -283,7 +290,7 @@ print("  %-30s %s" % ("", edges))
 EOF
 done
 echo
-echo "every run: summary ok, accounting exact, $RECORDS records at the sink ($((REPEAT * 4)) runs + $REPEAT on the 1-video corpus)"
+echo "every run: summary ok, accounting exact, $RECORDS records at the sink ($((REPEAT * 6)) runs + $REPEAT on the 1-video corpus)"
 if [ ${#RETRIES[@]} -gt 0 ]; then
     echo "runs retried (failed with 'exited before reporting its final counts', a coordinator race; not timed):"
     printf '  %s\n' "${RETRIES[@]}"

@@ -105,7 +105,7 @@ static void corrupt_headers(void) {
       {6, 9, "unknown type 9"},
       {6, 0, "unknown type 0"},
       {20, 7, "unknown codec 7"},
-      {28, 1, "reserved field is 0x00000001, expected 0"},
+      {28, 1, "shared-memory frames (mask 0x00000001) outside a socket receive"},
       {22, 5, "nframes mismatch: the header says 5 payload frames but 2 arrived"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

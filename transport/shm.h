@@ -1,0 +1,61 @@
+/* shm.h: shared-memory payload frames for edges between processes on one host.
+ *
+ * Why: over ipc:// a big frame costs two kernel copies (sender -> socket
+ * buffer -> receiver) and a few hundred syscalls per MiB; a pipeline of four
+ * processes moving float32 frames spent about a third of its time there. With
+ * a pool, the producer copies a big frame once into shared memory and sends a
+ * 48-byte descriptor through ZeroMQ instead; the consumer reads the bytes in
+ * place and drops its reference when done.
+ *
+ * The pool is one memfd per producer process, mapped by consumers through
+ * /proc/PID/fd/FD on first sight of a descriptor (same user, same host: the
+ * runner only uses it for ipc:// edges). Chunks are handed out in ring order
+ * by the producer alone; each carries an atomic reference count (the
+ * producer's hold + one per send) that consumers decrement. The producer
+ * reclaims from the oldest chunk while counts are zero, so a chunk held long
+ * only stalls the ring: yt_shm_put then answers "no room" and the caller sends
+ * the frame inline as before. Nothing blocks on the pool, so it cannot
+ * deadlock, and a consumer that dies only leaks its chunks until the run ends
+ * (the memfd goes away with the last process that maps it: no files to clean).
+ *
+ * Not here: ZeroMQ (sock.c decides which frames go through the pool). */
+#ifndef YT_SHM_H
+#define YT_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "transport/msg.h"
+
+#define YT_SHM_DESC_SIZE 48
+#define YT_SHM_MIN_FRAME ((size_t)64 << 10) /* smaller frames travel inline */
+
+typedef struct yt_shm_pool yt_shm_pool;
+
+/* A pool of `size` bytes (virtual: pages are touched as the ring reaches them). */
+int yt_shm_pool_new(yt_shm_pool **p, size_t size, yt_err *err);
+/* Unmaps the producer's view; consumers keep theirs (chunks stay valid). */
+void yt_shm_pool_free(yt_shm_pool *p);
+
+/* Copies len bytes into the pool. Returns 1 with desc filled and *chunk set
+ * (its count is 1: the caller's hold, dropped by yt_shm_unref), or 0 when the
+ * pool has no room for it now (send inline). */
+int yt_shm_put(yt_shm_pool *p, const void *data, size_t len, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk);
+void yt_shm_ref(void *chunk);
+void yt_shm_unref(void *chunk);
+
+/* Consumer side: the frame a descriptor names, as an owned yt_buf whose
+ * release drops the reference. Maps the producer's pool on first use. */
+int yt_shm_open_desc(const void *desc, size_t len, yt_buf *out, yt_err *err);
+
+/* Pool size for the runner: YT_SHM_POOL_MB (default 256), 0 = no pool. */
+size_t yt_shm_pool_size_from_env(void);
+
+/* Counters for tests and stats: chunks put, "no room" answers, bytes put. */
+typedef struct yt_shm_stats {
+  uint64_t put, full, bytes;
+} yt_shm_stats;
+void yt_shm_pool_stats(const yt_shm_pool *p, yt_shm_stats *s);
+
+#endif
