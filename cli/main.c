@@ -22,6 +22,7 @@ static const struct {
     {"inspect", cmd_inspect, "list the node types, or one type's pads and parameters"},
     {"node", cmd_node, "(internal) one node replica, as `run` spawns it"},
     {"tap", cmd_tap, "watch a running graph: live table of node stats (or --jsonl)"},
+    {"bundle", cmd_bundle, "pack a train dir's model into one .tgz that infer runs"},
 };
 
 static void usage(FILE *f) {

@@ -45,6 +45,7 @@ typedef struct replica {
   int ready, final, exited, status, reported, released;
   double t_exit;    /* when it exited; its final STATS may still be in flight */
   cJSON *stats;     /* latest STATS */
+  cJSON *metrics;   /* latest metrics the node published ({"step", "scalars"}) */
 } replica;
 
 typedef struct coord {
@@ -205,6 +206,8 @@ static void release_producers(coord *c) {
   }
 }
 
+static void publish_metrics(coord *c, const replica *r, const cJSON *metrics);
+
 static void handle_msg(coord *c, yt_msg *m) {
   const char *text = m->nframes ? m->frames[0].data : "";
   size_t len = m->nframes ? m->frames[0].len : 0;
@@ -216,7 +219,23 @@ static void handle_msg(coord *c, yt_msg *m) {
     cJSON *o = cJSON_Parse(s);
     const cJSON *nm = o ? cJSON_GetObjectItem(o, "name") : NULL;
     replica *r = cJSON_IsString(nm) ? find_rep(c, nm->valuestring, (int)jnum(o, "replica")) : NULL;
-    if (r) {
+    cJSON *metrics = o ? cJSON_GetObjectItem(o, "metrics") : NULL;
+    if (r && metrics) {
+      /* a node's metrics: straight to the tap, and kept for the snapshot */
+      cJSON_DetachItemViaPointer(o, metrics);
+      cJSON_Delete(r->metrics);
+      r->metrics = metrics;
+      publish_metrics(c, r, metrics);
+      cJSON_Delete(o);
+    } else if (r && cJSON_IsTrue(cJSON_GetObjectItem(o, "drain"))) {
+      if (!c->draining) {
+        c->draining = 1;
+        fprintf(stderr, "%srun: node %s[%d] asked to drain: sources stop, records in flight finish\n",
+                c->tty ? "\r\033[K" : "", node_name(c, r->node), r->index);
+        control_all_sources(c, YT_CTL_DRAIN);
+      }
+      cJSON_Delete(o);
+    } else if (r) {
       cJSON_Delete(r->stats);
       r->stats = o;
       if (cJSON_IsTrue(cJSON_GetObjectItem(o, "final"))) {
@@ -341,6 +360,9 @@ static cJSON *snapshot(coord *c, int finished) {
     cJSON *it;
     cJSON_ArrayForEach(it, x) cJSON_AddNumberToObject(j, it->string, it->valuedouble);
     cJSON_Delete(x);
+    for (int i = 0; i < c->n_reps; i++) /* replica 0's latest metrics stand for the node */
+      if (c->reps[i].node == n && c->reps[i].metrics && c->reps[i].index == 0)
+        cJSON_AddItemToObject(j, "metrics", cJSON_Duplicate(c->reps[i].metrics, 1));
   }
   return o;
 }
@@ -355,6 +377,28 @@ static void publish(coord *c, int finished) {
   yt_msg_init(&m, YT_MSG_STATS);
   yt_err err;
   if (!yt_msg_add(&m, text, strlen(text), &err)) yt_sock_send(c->tap, &m, YT_DONTWAIT, &err); /* PUB never blocks */
+  yt_msg_clear(&m);
+  free(text);
+}
+
+/* One tap message per metrics object a node sends: {"type": "metrics", "node",
+ * "replica", "step", "scalars"}; the latest per node is also in snapshots. */
+static void publish_metrics(coord *c, const replica *r, const cJSON *metrics) {
+  if (!c->tap) return;
+  cJSON *o = cJSON_Duplicate(metrics, 1);
+  if (!cJSON_IsObject(o)) {
+    cJSON_Delete(o);
+    return;
+  }
+  cJSON_AddStringToObject(o, "type", "metrics");
+  cJSON_AddStringToObject(o, "node", node_name(c, r->node));
+  cJSON_AddNumberToObject(o, "replica", r->index);
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  yt_msg m;
+  yt_msg_init(&m, YT_MSG_STATS);
+  yt_err err;
+  if (!yt_msg_add(&m, text, strlen(text), &err)) yt_sock_send(c->tap, &m, YT_DONTWAIT, &err);
   yt_msg_clear(&m);
   free(text);
 }
@@ -647,7 +691,7 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "run: %s %s in %.1fs\n", c.flow.name ? c.flow.name : file,
             ok ? "finished" : c.aborted ? "aborted" : "FAILED", now() - c.t0);
 
-  for (int i = 0; i < c.n_reps; i++) cJSON_Delete(c.reps[i].stats);
+  for (int i = 0; i < c.n_reps; i++) cJSON_Delete(c.reps[i].stats), cJSON_Delete(c.reps[i].metrics);
   free(c.reps);
   yt_sock_close(c.pull);
   yt_sock_close(c.tap);

@@ -1,5 +1,14 @@
-/* csv_sink.c: sink node: writes one CSV line per video, `VideoId,Labels`
- * with the labels space separated inside quotes:
+/* csv_sink.c: sink node: writes one CSV line per video. Two formats:
+ *
+ * format = kaggle (predictions in): the Kaggle 2018 submission, as the
+ * starter code's inference.py (REFERENCE.md 5.1), top_k "%d %g" pairs by score:
+ *
+ *   VideoId,LabelConfidencePairs
+ *   Ab3d,4 0.987654 17 0.5 301 1.23e-05 ...
+ *
+ * with vocabulary set, the same top_k as "<name> <score>" pairs for humans.
+ *
+ * format = labels (decoded videos in): the labels space separated inside quotes:
  *
  *   VideoId,Labels
  *   Ab3d,"4 17 301"
@@ -8,12 +17,11 @@
  * output_file, fsync'd and renamed at the end of the stream; a run that fails
  * leaves no file (and no temporary) behind.
  *
- * Not (yet) the Kaggle predictions format: rows come from the decoded labels;
- * a new format is a new header plus a new put_* row function below.
+ * Pads: in "any" (predictions for kaggle, videos or batches for labels); no
+ * outputs. Needs x1.
  *
- * Pads: in "videos" (a "batch" edge also fits); no outputs. Needs x1.
- *
- *   node labels : csv_sink { output_file = "out/labels.csv" }
+ *   node csv    : csv_sink { output_file = "${output_file}" }
+ *   node labels : csv_sink { output_file = "out/labels.csv"; format = labels }
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +32,7 @@
 
 #include "core/node.h"
 #include "formats/csv.h"
+#include "model/kaggle.h"
 
 typedef struct csv_state {
   const char *path;
@@ -32,11 +41,19 @@ typedef struct csv_state {
   char *id; /* the current id, NUL-terminated for yt_csv_put */
   size_t id_cap;
   uint64_t rows;
+  int kaggle, top_k;
+  yt_vocab vocab;
+  int have_vocab;
 } csv_state;
 
 static const yt_param_def params[] = {
     {"output_file", YT_P_STRING, NULL, YT_NORANGE, NULL, "the CSV file to write (parent directories are created)"},
-    {"header", YT_P_BOOL, "true", YT_NORANGE, NULL, "write the header line VideoId,Labels first"},
+    {"format", YT_P_ENUM, "kaggle", YT_NORANGE, "kaggle|labels",
+     "kaggle: VideoId,LabelConfidencePairs from predictions; labels: VideoId,Labels from decoded videos"},
+    {"top_k", YT_P_INT, "20", 1, 100000, NULL, "kaggle: pairs per video"},
+    {"vocabulary", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
+     "kaggle: a vocabulary.csv; pairs then read \"<name> <score>\" (for humans, not for Kaggle)"},
+    {"header", YT_P_BOOL, "true", YT_NORANGE, NULL, "write the header line first"},
 };
 
 /* mkdir -p of path's parent directory */
@@ -78,7 +95,16 @@ static int init(yt_node *n, yt_err *err) {
     s->tmp = NULL;
     return rc;
   }
-  if (yt_param_bool(&n->params, "header")) fputs("VideoId,Labels\n", s->f);
+  s->kaggle = !strcmp(yt_param_str(&n->params, "format"), "kaggle");
+  s->top_k = (int)yt_param_int(&n->params, "top_k");
+  const char *voc = yt_param_str(&n->params, "vocabulary");
+  if (*voc) {
+    if (!s->kaggle) return yt_fail(err, YT_EUSAGE, "csv_sink: vocabulary goes with format = kaggle");
+    if ((rc = yt_vocab_load(&s->vocab, voc, err)) < 0) return rc;
+    s->have_vocab = 1;
+  }
+  if (yt_param_bool(&n->params, "header"))
+    fputs(s->kaggle ? YT_KAGGLE_HEADER "\n" : "VideoId,Labels\n", s->f);
   return YT_OK;
 }
 
@@ -96,6 +122,24 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   yt_batch bt;
   int rc = yt_batch_decode(&bt, m, err);
   if (rc < 0) return rc;
+  if (s->kaggle) {
+    if (bt.dtype != YT_DT_F32 || bt.frames != 0) {
+      yt_batch_free(&bt);
+      return yt_fail(err, YT_EINVAL,
+                     "csv_sink: format = kaggle takes predictions (from infer or ensemble); for decoded videos "
+                     "set format = labels");
+    }
+    for (uint32_t i = 0; i < bt.n && !rc; i++) {
+      const char *id = bt.ids + bt.id_off[i];
+      size_t len = bt.id_off[i + 1] - bt.id_off[i];
+      const float *scores = yt_batch_rows(&bt, i);
+      rc = s->have_vocab ? yt_kaggle_write_names(s->f, id, len, scores, (int)bt.dim, s->top_k, &s->vocab, err)
+                         : yt_kaggle_write(s->f, id, len, scores, (int)bt.dim, s->top_k, err);
+      s->rows++;
+    }
+    yt_batch_free(&bt);
+    return rc;
+  }
   for (uint32_t i = 0; i < bt.n; i++) {
     size_t len = bt.id_off[i + 1] - bt.id_off[i];
     if (len + 1 > s->id_cap) {
@@ -128,6 +172,8 @@ static int flush(yt_node *n, yt_err *err) {
   if (rc == YT_OK) {
     free(s->tmp);
     s->tmp = NULL; /* committed: nothing for fini to remove */
+    if (s->kaggle) /* inference.py's last line */
+      fprintf(stderr, "Done with inference. The output file was written to %s\n", s->path);
   }
   return rc;
 }
@@ -139,13 +185,14 @@ static void fini(yt_node *n) {
   if (s->tmp) unlink(s->tmp);
   free(s->tmp);
   free(s->id);
+  if (s->have_vocab) yt_vocab_free(&s->vocab);
   memset(s, 0, sizeof *s);
 }
 
 const yt_node_def yt_node_csv_sink = {
     .name = "csv_sink",
-    .summary = "writes VideoId,Labels CSV lines for decoded videos, committed atomically",
-    .inputs = {{"in", "videos", "decoded videos (ids and labels are used)"}},
+    .summary = "writes a Kaggle submission CSV (or VideoId,Labels lines), committed atomically",
+    .inputs = {{"in", "any", "predictions (format = kaggle) or decoded videos (format = labels)"}},
     .n_inputs = 1,
     .params = params,
     .n_params = sizeof params / sizeof params[0],

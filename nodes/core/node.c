@@ -26,7 +26,16 @@ int yt_node_pad(const yt_pad_def *pads, int n, const char *name) {
 }
 
 bool yt_pad_carries_records(const char *type) {
-  return !strcmp(type, "records") || !strcmp(type, "videos") || !strcmp(type, "batch") || !strcmp(type, "any");
+  return !strcmp(type, "records") || !strcmp(type, "videos") || !strcmp(type, "batch") ||
+         !strcmp(type, "predictions") || !strcmp(type, "any");
+}
+
+int yt_node_publish(yt_node *n, const char *json, yt_err *err) {
+  return n->metrics_fn ? n->metrics_fn(n, json, err) : YT_OK;
+}
+
+void yt_node_request_drain(yt_node *n) {
+  if (n->drain_fn) n->drain_fn(n);
 }
 
 /* splitmix64 finalizer over the packed pair: sums of these hashes differ when

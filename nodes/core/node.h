@@ -23,7 +23,9 @@
  *
  * Pad types say what an edge carries (payload.h): "records" (serialized
  * TFRecord payloads), "videos" (decoded, packed rows), "batch" (decoded,
- * padded to max_frames), "any" (an input that takes whatever comes). The
+ * padded to max_frames), "predictions" (a model's scores per video, batch
+ * layout with one row of C floats), "metrics" (JSON scalars per step: carries
+ * no records), "any" (an input that takes whatever comes). The
  * checker refuses an edge whose types differ unless the input is "any"; a
  * "batch" output may also feed a "videos" input (same layout). */
 #ifndef YT_NODE_H
@@ -41,7 +43,7 @@ typedef struct yt_node yt_node;
 
 typedef struct yt_pad_def {
   const char *name; /* "in", "out", "metrics" ... */
-  const char *type; /* "records", "videos", "batch", "any" */
+  const char *type; /* "records", "videos", "batch", "predictions", "metrics", "any" */
   const char *help;
 } yt_pad_def;
 
@@ -93,6 +95,8 @@ struct yt_node {
   /* owned by the runner or the harness */
   void *host;
   int (*emit_fn)(yt_node *n, int pad, yt_msg *m, yt_err *err);
+  int (*metrics_fn)(yt_node *n, const char *json, yt_err *err); /* NULL: dropped */
+  int (*drain_fn)(yt_node *n);                                    /* NULL: ignored */
   volatile int stopping;
 };
 
@@ -103,6 +107,13 @@ int yt_node_emit(yt_node *n, int pad, yt_msg *m, yt_err *err);
 static inline bool yt_node_stopping(const yt_node *n) { return n->stopping != 0; }
 /* A received record discarded on purpose, for the exactly-once accounting. */
 void yt_node_drop(yt_node *n, uint32_t shard, uint64_t index);
+/* Publishes one metrics object (JSON text: {"step": S, "scalars": {TAG: v}})
+ * on the coordinator's tap, beside the node's stats. Does not block on
+ * subscribers; in the harness it goes nowhere. */
+int yt_node_publish(yt_node *n, const char *json, yt_err *err);
+/* Asks the whole graph to drain, as a first Ctrl-C does (train at max_steps):
+ * the sources stop and end-of-stream flows; what is in flight still arrives. */
+void yt_node_request_drain(yt_node *n);
 /* Adds v to a named counter that shows up in the summary and the tap. */
 void yt_node_count(yt_node *n, const char *name, uint64_t v);
 

@@ -182,7 +182,7 @@ int yt_batch_to_msg(yt_batch_builder *b, yt_msg *m, yt_err *err) {
   size_t meta_len = sizeof(yt_batch_meta) + n * (4 + 8 + 4) + 2 * (n + 1) * 4;
   uint8_t *meta = malloc(meta_len);
   if (!meta) return yt_fail(err, YT_ENOMEM, "out of memory");
-  yt_batch_meta h = {YT_PAYLOAD_BATCH, (uint32_t)n, b->dim, b->dtype, b->frames, 0};
+  yt_batch_meta h = {YT_PAYLOAD_BATCH, (uint32_t)n, b->dim, b->dtype, b->frames, b->step};
   uint8_t *p = meta;
   memcpy(p, &h, sizeof h), p += sizeof h;
   uint32_t zero = 0;
@@ -232,7 +232,7 @@ int yt_batch_decode(yt_batch *bt, const yt_msg *m, yt_err *err) {
   if (m->frames[0].len != sizeof h + n * 16 + 2 * (n + 1) * 4)
     return yt_fail(err, YT_ECORRUPT, "batch message: meta frame is %zu bytes for %zu videos", m->frames[0].len, n);
   const uint8_t *p = (const uint8_t *)m->frames[0].data + sizeof h;
-  bt->n = h.n, bt->dim = h.dim, bt->dtype = h.dtype, bt->frames = h.frames;
+  bt->n = h.n, bt->dim = h.dim, bt->dtype = h.dtype, bt->frames = h.frames, bt->step = h.step;
   bt->index = (const uint64_t *)p, p += n * 8;
   bt->shard = (const uint32_t *)p, p += n * 4;
   bt->num_frames = (const int32_t *)p, p += n * 4;
@@ -289,9 +289,39 @@ int yt_payload_ids(const yt_msg *m, uint32_t *n, const uint32_t **shard_arr, uin
       return yt_fail(err, YT_ECORRUPT, "batch message: meta frame too short");
     *index = (const uint64_t *)(meta + sizeof(yt_batch_meta));
     *shard_arr = (const uint32_t *)(meta + sizeof(yt_batch_meta) + (size_t)cnt * 8);
+  } else if (kind == YT_PAYLOAD_METRICS) {
+    cnt = 0; /* no records */
   } else {
     return yt_fail(err, YT_ECORRUPT, "DATA message with unknown payload kind %u", kind);
   }
   *n = cnt;
+  return YT_OK;
+}
+
+int yt_metrics_msg(yt_msg *m, const char *json, yt_err *err) {
+  yt_msg_init(m, YT_MSG_DATA);
+  uint32_t *meta = malloc(8);
+  size_t len = strlen(json);
+  char *text = malloc(len ? len : 1);
+  if (!meta || !text) {
+    free(meta), free(text);
+    return yt_fail(err, YT_ENOMEM, "out of memory");
+  }
+  meta[0] = YT_PAYLOAD_METRICS, meta[1] = 0;
+  memcpy(text, json, len);
+  int rc = yt_msg_add_owned(m, meta, 8, err);
+  if (!rc) rc = yt_msg_add_owned(m, text, len, err);
+  else free(text);
+  return rc;
+}
+
+int yt_metrics_decode(const yt_msg *m, const char **json, size_t *len, yt_err *err) {
+  uint32_t kind = 0;
+  if (m->nframes == 2 && m->frames[0].len == 8) memcpy(&kind, m->frames[0].data, 4);
+  if (kind != YT_PAYLOAD_METRICS)
+    return yt_fail(err, YT_ECORRUPT, "metrics message: expected 2 frames with kind %d (wrong edge type?)",
+                   YT_PAYLOAD_METRICS);
+  *json = m->frames[1].data;
+  *len = m->frames[1].len;
   return YT_OK;
 }

@@ -20,6 +20,13 @@
  *            num_frames[i] are 0.0 (f32) as the starter pads after dequantizing.
  *   Video-level records are one row per video (num_frames = 1, dim = sum of sizes).
  *
+ * "predictions": the batch layout with dim = C, dtype f32, packed, one row of
+ *   scores per video (num_frames 1); ids and labels are the input's; meta.step
+ *   is the model's global step (eval log lines name it).
+ *
+ * "metrics": frame 0 = u32 kind (YT_PAYLOAD_METRICS), u32 0; frame 1 = JSON
+ *   {"step": S, "scalars": {"TAG": value, ...}}. No records.
+ *
  * Every record carries (shard, index): the shard's number in the sorted input list
  * (shard 0 for generated data) and the record's index in it. The
  * runner reads these to do exactly-once accounting; nodes just fill them in.
@@ -42,7 +49,7 @@
 #error "yt8m-flow payloads are little-endian; big-endian hosts are not supported"
 #endif
 
-enum { YT_PAYLOAD_RECORDS = 1, YT_PAYLOAD_BATCH = 2 };
+enum { YT_PAYLOAD_RECORDS = 1, YT_PAYLOAD_BATCH = 2, YT_PAYLOAD_METRICS = 3 };
 enum { YT_REC_SHARD_END = 1 }; /* yt_rec_meta.flags */
 enum { YT_DT_F32 = 1, YT_DT_U8 = 2 };
 
@@ -90,13 +97,13 @@ typedef struct yt_batch_meta {
   uint32_t dim;    /* columns per row */
   uint32_t dtype;  /* YT_DT_F32 / YT_DT_U8 */
   uint32_t frames; /* 0 = packed; > 0 = padded to this many rows per video */
-  uint32_t reserved;
+  uint32_t step;   /* "predictions": the global step of the model that made them */
 } yt_batch_meta;
 
 /* A decoded (borrowed) batch, or one being built (then the arrays are owned by
  * the builder). */
 typedef struct yt_batch {
-  uint32_t n, dim, dtype, frames;
+  uint32_t n, dim, dtype, frames, step;
   const uint32_t *shard;
   const uint64_t *index;
   const int32_t *num_frames;
@@ -113,7 +120,7 @@ size_t yt_dtype_size(uint32_t dtype);
 /* Builder: append videos one by one, then yt_batch_to_msg. `frames` = 0 packs
  * rows; > 0 pads every video to `frames` rows (a video with more rows is cut). */
 typedef struct yt_batch_builder {
-  uint32_t dim, dtype, frames;
+  uint32_t dim, dtype, frames, step;
   size_t n, cap;
   uint32_t *shard;
   uint64_t *index;
@@ -151,6 +158,11 @@ void yt_batch_free(yt_batch *bt);
 static inline const void *yt_batch_rows(const yt_batch *bt, uint32_t i) {
   return (const uint8_t *)bt->features + bt->row0[i] * bt->dim * (bt->dtype == YT_DT_F32 ? 4 : 1);
 }
+
+/* A metrics message from JSON text (copied). */
+int yt_metrics_msg(yt_msg *m, const char *json, yt_err *err);
+/* The JSON text of a metrics message (borrowed, not NUL-terminated), or an error. */
+int yt_metrics_decode(const yt_msg *m, const char **json, size_t *len, yt_err *err);
 
 /* Any DATA payload: kind from frame 0, record count, and (shard, index) of
  * record i -- what the runner's accounting needs, without knowing the layout. */

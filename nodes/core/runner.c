@@ -125,6 +125,39 @@ static int send_stats(runner *r, int final, yt_err *err) {
   return rc;
 }
 
+/* A node's metrics ({"step", "scalars"}) or a drain request, to the
+ * coordinator as a STATS message with "metrics" / "drain" instead of counters.
+ * Metrics may be dropped when the coordinator lags (never block training);
+ * a drain request may not. */
+static int send_note(runner *r, const char *key, cJSON *value, int must, yt_err *err) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", r->name);
+  cJSON_AddNumberToObject(o, "replica", r->node.replica);
+  cJSON_AddItemToObject(o, key, value);
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  yt_msg m;
+  yt_msg_init(&m, YT_MSG_STATS);
+  m.producer = (uint32_t)r->node.replica;
+  int rc = yt_msg_add(&m, text, strlen(text), err);
+  if (!rc) rc = yt_sock_send(r->coord, &m, must ? 0 : YT_DONTWAIT, err);
+  if (rc == YT_TIMEOUT) rc = YT_OK;
+  yt_msg_clear(&m);
+  free(text);
+  return rc;
+}
+
+static int node_metrics(yt_node *n, const char *json, yt_err *err) {
+  cJSON *v = cJSON_Parse(json);
+  if (!v) return yt_fail(err, YT_EINVAL, "metrics: not valid JSON: %.80s", json);
+  return send_note(n->host, "metrics", v, 0, err);
+}
+
+static int node_drain(yt_node *n) {
+  yt_err ignore;
+  return send_note(n->host, "drain", cJSON_CreateTrue(), 1, &ignore);
+}
+
 static int stats_tick(runner *r, yt_err *err) {
   return now() - r->last_stats >= STATS_PERIOD ? send_stats(r, 0, err) : YT_OK;
 }
@@ -256,6 +289,8 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
   if (rc) return rc;
   r->node.host = r;
   r->node.emit_fn = emit;
+  r->node.metrics_fn = node_metrics;
+  r->node.drain_fn = node_drain;
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "params")) {
     if ((rc = yt_params_set(&r->node.params, it->string, it->valuestring, err))) return rc;
   }

@@ -74,6 +74,10 @@ float *yt_model_grads(yt_model *m);            /* same layout as the parameters 
 /* Glorot-uniform / normal initializers as the starter code (REFERENCE.md 2.0). */
 void yt_model_init_params(yt_model *m, uint64_t seed);
 
+/* Restarts the frame-sampling generator (DbofModel; yt_model_new starts it
+ * from cfg->seed), so that two forwards can see the same frames. */
+void yt_model_set_sampling_seed(yt_model *m, uint64_t seed);
+
 /* x: [B, D] (video level) or [B, F, D] zero-padded with num_frames[B] (frame
  * level), float32, not normalized. training = 1 uses batch statistics and
  * updates the moving averages, and random frame sampling; 0 uses the moving

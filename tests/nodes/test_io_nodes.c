@@ -676,7 +676,7 @@ static void test_csv_sink(const char *tmp) {
   static const char want[] = "VideoId,Labels\nAb3d,\"1 2 3861\"\n\"x,y\",\"\"\n\"q\"\"z\",\"7\"\n";
   for (int header = 1; header >= 0; header--) {
     yt_harness h;
-    int rc = open_sink(&h, "csv_sink", arg, header ? "header=true" : "header=false", NULL, 1, &err);
+    int rc = open_sink(&h, "csv_sink", arg, header ? "header=true" : "header=false", "format=labels", 1, &err);
     if (rc == YT_OK) rc = yt_harness_feed(&h, 0, &m, &err);
     if (rc == YT_OK) rc = yt_harness_feed(&h, 0, &m, &err); /* twice: rows append */
     CHECK(rc == YT_OK, "csv: %s", err.msg);
@@ -696,7 +696,7 @@ static void test_csv_sink(const char *tmp) {
   }
   /* closed without flush (a failed run): no output, no temporary */
   yt_harness h;
-  int rc = open_sink(&h, "csv_sink", arg, NULL, NULL, 1, &err);
+  int rc = open_sink(&h, "csv_sink", arg, "format=labels", NULL, 1, &err);
   if (rc == YT_OK) rc = yt_harness_feed(&h, 0, &m, &err);
   CHECK(rc == YT_OK, "%s", err.msg);
   yt_harness_close(&h);

@@ -1,0 +1,152 @@
+/* infer.c: runs a trained model over the batches that arrive and emits its
+ * predictions (one row of num_classes scores per video, with the video's id
+ * and labels), as the starter code's eval.py / inference.py forward pass.
+ *
+ * The model comes from train_dir (its latest checkpoint) or from a bundle
+ * made by `yt8m-flow bundle` (input_model_tgz), as the starter's flags.
+ * Not here: metrics (the metrics node), the CSV (csv_sink).
+ *
+ * Pads: in "batch"; out "predictions".
+ *
+ *   node infer : infer x2 { train_dir = "runs/moe" }
+ *   batch -> infer -> eval
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/node.h"
+#include "core/payload.h"
+#include "formats/safetensors.h"
+#include "formats/tgz.h"
+#include "model/checkpoint.h"
+#include "model/input.h"
+#include "model/model.h"
+
+typedef struct infer_state {
+  yt_model_config cfg;
+  yt_st_file *ckpt;
+  yt_model *model;
+  int max_batch;
+  int64_t step;
+  yt_model_input in;
+  float *probs;
+  char source[4096];
+} infer_state;
+
+static const yt_param_def params[] = {
+    {"train_dir", YT_P_STRING, "\"\"", YT_NORANGE, NULL, "load the latest checkpoint of this train dir"},
+    {"input_model_tgz", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
+     "or load a bundle made by `yt8m-flow bundle` (model_flags.json + weights)"},
+    {"sample_all", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "DbofModel: take the first frames in order instead of random ones (deterministic eval)"},
+    {"seed", YT_P_INT, "1", YT_NORANGE, NULL, "DbofModel: frame-sampling seed (per replica)"},
+};
+
+/* Opens the checkpoint or the bundle's weights into s->ckpt. */
+static int open_model(infer_state *s, const char *train_dir, const char *tgz, yt_err *err) {
+  if (*train_dir && *tgz)
+    return yt_fail(err, YT_EUSAGE, "infer: set train_dir or input_model_tgz, not both (as the starter code)");
+  if (!*train_dir && !*tgz) return yt_fail(err, YT_EUSAGE, "infer: set train_dir or input_model_tgz");
+  if (*train_dir) {
+    int64_t step;
+    int rc = yt_ckpt_latest(train_dir, s->source, sizeof s->source, &step, err);
+    if (rc == YT_EOF)
+      return yt_fail(err, YT_EINVAL,
+                     "infer: no checkpoint (model.ckpt-N.safetensors) in %s: train first, or point train_dir at "
+                     "the directory train wrote",
+                     train_dir);
+    return yt_st_open(&s->ckpt, s->source, err);
+  }
+  yt_tgz *t;
+  int rc = yt_tgz_read(&t, tgz, err);
+  if (rc < 0) return rc;
+  const yt_tgz_entry *e = yt_tgz_find(t, "inference_model.safetensors");
+  if (!e) {
+    yt_tgz_free(t);
+    return yt_fail(err, YT_EINVAL, "%s: no inference_model.safetensors inside (make bundles with yt8m-flow bundle)",
+                   tgz);
+  }
+  snprintf(s->source, sizeof s->source, "%s", tgz);
+  char name[4200];
+  snprintf(name, sizeof name, "%s:inference_model.safetensors", tgz);
+  rc = yt_st_open_mem(&s->ckpt, e->data, e->len, name, err);
+  yt_tgz_free(t);
+  return rc;
+}
+
+static int init(yt_node *n, yt_err *err) {
+  infer_state *s = n->state;
+  int rc = open_model(s, yt_param_str(&n->params, "train_dir"), yt_param_str(&n->params, "input_model_tgz"), err);
+  if (rc < 0) return rc;
+  if ((rc = yt_ckpt_config(s->ckpt, &s->cfg, err)) < 0) return rc;
+  s->cfg.sample_all = yt_param_bool(&n->params, "sample_all");
+  s->cfg.seed = (uint64_t)yt_param_int(&n->params, "seed") * 1000003u + (uint64_t)n->replica;
+  const char *st = yt_st_meta(s->ckpt, "step");
+  s->step = st ? strtoll(st, NULL, 10) : 0;
+  if (n->replica == 0) fprintf(stderr, "infer: %s (%s, global step %" PRId64 ")\n", s->source, s->cfg.model, s->step);
+  return YT_OK;
+}
+
+static int build(infer_state *s, int B, yt_err *err) {
+  yt_model_free(s->model);
+  s->model = NULL;
+  free(s->probs);
+  int rc = yt_model_new(&s->model, &s->cfg, B, err);
+  if (rc < 0) return rc;
+  int64_t step;
+  if ((rc = yt_ckpt_load(s->ckpt, s->model, NULL, &step, err)) < 0) return rc;
+  s->max_batch = B;
+  s->probs = malloc((size_t)B * s->cfg.num_classes * sizeof(float));
+  return s->probs ? YT_OK : yt_fail(err, YT_ENOMEM, "out of memory");
+}
+
+static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
+  (void)pad;
+  infer_state *s = n->state;
+  yt_batch bt;
+  int rc = yt_batch_decode(&bt, m, err);
+  if (rc < 0) return rc;
+  int B = (int)bt.n, C = s->cfg.num_classes;
+  yt_batch_builder out;
+  yt_batch_builder_init(&out, (uint32_t)C, YT_DT_F32, 0);
+  out.step = (uint32_t)s->step;
+  if (B > s->max_batch && (rc = build(s, B, err)) < 0) goto done;
+  if ((rc = yt_model_input_set(&s->in, &bt, &s->cfg, err)) < 0) goto done;
+  if (B && (rc = yt_model_forward(s->model, s->in.x, s->in.num_frames, B, 0, s->probs, err)) < 0) goto done;
+  for (int i = 0; i < B && !rc; i++)
+    rc = yt_batch_add(&out, bt.shard[i], bt.index[i], bt.ids + bt.id_off[i], bt.id_off[i + 1] - bt.id_off[i],
+                      bt.labels + bt.label_off[i], bt.label_off[i + 1] - bt.label_off[i],
+                      s->probs + (size_t)i * C, 1, err);
+  yt_msg msg;
+  if (!rc) rc = yt_batch_to_msg(&out, &msg, err);
+  if (!rc) rc = yt_node_emit(n, 0, &msg, err);
+done:
+  yt_batch_builder_free(&out);
+  yt_batch_free(&bt);
+  return rc;
+}
+
+static void fini(yt_node *n) {
+  infer_state *s = n->state;
+  yt_model_free(s->model);
+  yt_st_close(s->ckpt);
+  yt_model_input_free(&s->in);
+  free(s->probs);
+}
+
+const yt_node_def yt_node_infer = {
+    .name = "infer",
+    .summary = "runs a trained model (train_dir or bundle) and emits per-video predictions",
+    .inputs = {{"in", "batch", "batches from batcher"}},
+    .n_inputs = 1,
+    .outputs = {{"out", "predictions", "num_classes scores per video, with id and labels"}},
+    .n_outputs = 1,
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .state_size = sizeof(infer_state),
+    .init = init,
+    .process = process,
+    .fini = fini,
+};

@@ -1,0 +1,183 @@
+/* metrics.c: evaluates predictions against their labels as the starter
+ * code's eval.py: per batch Hit@1, PERR and loss with its log line; at the
+ * end Avg_Hit@1, Avg_PERR, MAP and GAP (top_k 20 per video, pooled over every
+ * video, over all positives) with its three final lines; optionally the
+ * figures as JSON in output_file. Eval scalars (the reference's TensorBoard
+ * tags) go out on the metrics pad.
+ *
+ * Not here: the math of the metrics (model/metrics.c). Needs x1: the pooled
+ * GAP and mAP see every video.
+ *
+ * Pads: in "predictions" (from infer or ensemble); out "metrics".
+ *
+ *   node eval : metrics { top_k = 20; output_file = "runs/moe/eval.json" }
+ *   infer -> eval -> tb
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/node.h"
+#include "core/payload.h"
+#include "model/loss.h"
+#include "model/metrics.h"
+#include "model/model.h"
+
+typedef struct metrics_state {
+  yt_metrics m;
+  int C, top_k, loss;
+  float *labels;
+  size_t labels_cap;
+  long long step;
+  double t_last;
+} metrics_state;
+
+static const yt_param_def params[] = {
+    {"num_classes", YT_P_INT, "3862", 1, 1e7, NULL, "C: the predictions' width"},
+    {"top_k", YT_P_INT, "20", 1, 1e6, NULL, "predictions per video that enter GAP and mAP"},
+    {"label_loss", YT_P_ENUM, "CrossEntropyLoss", YT_NORANGE, "CrossEntropyLoss|HingeLoss|SoftmaxLoss",
+     "the loss the log lines report"},
+    {"output_file", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
+     "also write the final figures as JSON here (\"\" = no file)"},
+};
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int init(yt_node *n, yt_err *err) {
+  metrics_state *s = n->state;
+  if (n->replicas != 1)
+    return yt_fail(err, YT_EUSAGE, "metrics: GAP and mAP pool every video; declare the node x1 (not x%d)",
+                   n->replicas);
+  s->C = (int)yt_param_int(&n->params, "num_classes");
+  s->top_k = (int)yt_param_int(&n->params, "top_k");
+  const char *l = yt_param_str(&n->params, "label_loss");
+  s->loss = !strcmp(l, "HingeLoss") ? YT_LOSS_HINGE : !strcmp(l, "SoftmaxLoss") ? YT_LOSS_SOFTMAX : YT_LOSS_CE;
+  s->step = -1;
+  return yt_metrics_init(&s->m, s->C, s->top_k, err);
+}
+
+static int emit_scalars(yt_node *n, long long step, const char *const *tags, const double *v, int k, yt_err *err) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "step", (double)step);
+  cJSON *sc = cJSON_AddObjectToObject(o, "scalars");
+  for (int i = 0; i < k; i++) cJSON_AddNumberToObject(sc, tags[i], v[i]);
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  int rc = yt_node_publish(n, text, err);
+  yt_msg m;
+  if (!rc) rc = yt_metrics_msg(&m, text, err);
+  if (!rc) rc = yt_node_emit(n, 0, &m, err);
+  free(text);
+  return rc;
+}
+
+static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
+  (void)pad;
+  metrics_state *s = n->state;
+  if (!s->t_last) s->t_last = now();
+  yt_batch bt;
+  int rc = yt_batch_decode(&bt, m, err);
+  if (rc < 0) return rc;
+  int B = (int)bt.n, C = s->C;
+  if ((int)bt.dim != C || bt.dtype != YT_DT_F32) {
+    rc = yt_fail(err, YT_EINVAL, "metrics: predictions of width %u, expected num_classes = %d float32", bt.dim, C);
+    goto out;
+  }
+  s->step = bt.step;
+  if ((size_t)B * C > s->labels_cap) {
+    free(s->labels);
+    s->labels_cap = (size_t)B * C;
+    if (!(s->labels = malloc(s->labels_cap * sizeof(float)))) {
+      rc = yt_fail(err, YT_ENOMEM, "out of memory");
+      goto out;
+    }
+  }
+  memset(s->labels, 0, (size_t)B * C * sizeof(float));
+  for (int i = 0; i < B; i++)
+    for (uint32_t k = bt.label_off[i]; k < bt.label_off[i + 1]; k++) {
+      int l = bt.labels[k];
+      if (l < 0 || l >= C) {
+        rc = yt_fail(err, YT_EINVAL, "metrics: label %d outside [0, %d) (record %llu of shard %u)", l, C,
+                     (unsigned long long)bt.index[i], bt.shard[i]);
+        goto out;
+      }
+      s->labels[(size_t)i * C + l] = 1.0f;
+    }
+  if (!B) goto out;
+  const float *probs = bt.features;
+  double loss = yt_loss_forward(s->loss, probs, s->labels, B, C);
+  yt_batch_metrics bm;
+  if ((rc = yt_metrics_add(&s->m, probs, s->labels, B, loss, &bm, err)) < 0) goto out;
+  double t = now(), eps = B / (t - s->t_last > 0 ? t - s->t_last : 1e-9);
+  s->t_last = t;
+  char step[32], line[512];
+  snprintf(step, sizeof step, "%lld", s->step);
+  yt_fmt_eval_batch_line(line, sizeof line, s->m.examples, step, &bm, eps);
+  fprintf(stderr, "%s\n", line);
+  static const char *const tags[] = {"GlobalStep/Eval_Hit@1", "GlobalStep/Eval_Perr", "GlobalStep/Eval_Loss",
+                                     "GlobalStep/Eval_Example_Second"};
+  double v[] = {bm.hit_at_one, bm.perr, bm.loss, eps};
+  rc = emit_scalars(n, s->m.examples, tags, v, 4, err);
+out:
+  yt_batch_free(&bt);
+  return rc;
+}
+
+static int flush(yt_node *n, yt_err *err) {
+  metrics_state *s = n->state;
+  if (!s->m.examples) return yt_fail(err, YT_EINVAL, "metrics: no predictions arrived: nothing to evaluate");
+  yt_eval_result r;
+  int rc = yt_metrics_get(&s->m, &r, err);
+  if (rc < 0) return rc;
+  char step[32], line[512];
+  snprintf(step, sizeof step, "%lld", s->step);
+  fprintf(stderr, "%s\n", YT_EVAL_DONE_LINE);
+  yt_fmt_eval_epoch_line(line, sizeof line, step, &r);
+  fprintf(stderr, "%s\n", line);
+  yt_fmt_eval_total_line(line, sizeof line, r.examples);
+  fprintf(stderr, "%s\n", line);
+  static const char *const tags[] = {"Epoch/Eval_Avg_Hit@1", "Epoch/Eval_Avg_Perr", "Epoch/Eval_Avg_Loss",
+                                     "Epoch/Eval_MAP", "Epoch/Eval_GAP"};
+  double v[] = {r.avg_hit_at_one, r.avg_perr, r.avg_loss, r.map, r.gap};
+  if ((rc = emit_scalars(n, s->step, tags, v, 5, err)) < 0) return rc;
+  const char *path = yt_param_str(&n->params, "output_file");
+  if (*path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return yt_fail(err, YT_EIO, "metrics: cannot write %s", path);
+    fprintf(f,
+            "{\"global_step\": %lld, \"examples\": %lld, \"hit_at_one\": %.9g, \"perr\": %.9g, \"map\": %.9g, "
+            "\"gap\": %.9g, \"loss\": %.9g, \"num_classes\": %d}\n",
+            s->step, r.examples, r.avg_hit_at_one, r.avg_perr, r.map, r.gap, r.avg_loss, r.num_classes);
+    if (fclose(f)) return yt_fail(err, YT_EIO, "metrics: writing %s failed", path);
+  }
+  yt_node_count(n, "examples", (uint64_t)r.examples);
+  return YT_OK;
+}
+
+static void fini(yt_node *n) {
+  metrics_state *s = n->state;
+  yt_metrics_free(&s->m);
+  free(s->labels);
+}
+
+const yt_node_def yt_node_metrics = {
+    .name = "metrics",
+    .summary = "Hit@1, PERR, GAP and mAP of predictions, with the starter code's eval log lines",
+    .inputs = {{"in", "predictions", "predictions with labels (infer, ensemble)"}},
+    .n_inputs = 1,
+    .outputs = {{"metrics", "metrics", "eval scalars (the reference's TensorBoard tags)"}},
+    .n_outputs = 1,
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .state_size = sizeof(metrics_state),
+    .init = init,
+    .process = process,
+    .flush = flush,
+    .fini = fini,
+};

@@ -1,0 +1,227 @@
+/* dbof.c: DbofModel, the starter's Deep Bag of Frames (REFERENCE.md 2.4, 2.6).
+ *
+ *   sample S = iterations frames per video (training and eval; sample_all in
+ *   eval) -> L2-normalize -> [B*S, D] -> input_bn -> x cluster_weights [D,K]
+ *   -> cluster_bn (or + cluster_biases) -> sigmoid|relu6 -> max|mean over the
+ *   S slots -> x hidden1_weights [K,H] -> hidden1_bn (or + hidden1_biases)
+ *   -> sigmoid|relu6 -> MoE head (moe.c).
+ *
+ * Batch norms are per column over all rows (B*S rows for the two frame-level
+ * ones), no L2 except the MoE's. Not here: the layers (layers.c). */
+#include "model/model_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  int S, D, K, H, bn, act, pool;
+  /* tensor indices; a batch norm's index is its beta (gamma, moving_mean,
+   * moving_variance follow); the biases are -1 with batch norm */
+  int in_bn, cw, c_bn, cb, hw, h_bn, hb;
+  int32_t *idx;                   /* (max_batch, S): the frame in each slot */
+  float *x0, *x1;                 /* (N, D): normalized sampled frames; after input_bn (x1 = x0 without) */
+  float *z, *a;                   /* (N, K): x1 cluster_weights (+ biases); activation */
+  float *g1, *g2;                 /* (N, K): backward scratch */
+  float *dx1;                     /* (N, D): backward, batch norm only */
+  float *in_mean, *in_rstd;       /* (D) */
+  float *c_mean, *c_rstd;         /* (K) */
+  float *h_mean, *h_rstd;         /* (H) */
+  float *pooled, *dpooled;        /* (max_batch, K) */
+  float *hz, *h, *dh, *dhy, *dhz; /* (max_batch, H): pooled hidden1_weights (+ biases); activation */
+  yt_moe_head head;
+} dbof_state;
+
+static float *falloc(yt_model *m, size_t n, yt_err *err) { return yt_model_alloc(m, n * sizeof(float), err); }
+
+static int build(yt_model *m, yt_err *err) {
+  const yt_model_config *c = &m->cfg;
+  dbof_state *s = m->state = yt_model_alloc(m, sizeof *s, err);
+  if (!s) return YT_ENOMEM;
+  s->S = c->iterations;
+  s->D = c->feature_dim;
+  s->K = c->dbof_cluster_size;
+  s->H = c->dbof_hidden_size;
+  s->bn = c->dbof_add_batch_norm != 0;
+  s->act = c->dbof_activation;
+  s->pool = c->dbof_pooling;
+  s->in_bn = s->c_bn = s->h_bn = s->cb = s->hb = -1;
+  int rc, cwshape[2] = {s->D, s->K}, hwshape[2] = {s->K, s->H};
+  if (s->bn && (rc = yt_model_add_batchnorm(m, "input_bn", s->D, &s->in_bn, err)) < 0) return rc;
+  s->cw = yt_model_add_tensor(m, "cluster_weights", 2, cwshape, 1, 0, YT_INIT_NORMAL, (float)(1 / sqrt(s->D)),
+                              err);
+  if (s->cw < 0) return s->cw;
+  if (s->bn) {
+    if ((rc = yt_model_add_batchnorm(m, "cluster_bn", s->K, &s->c_bn, err)) < 0) return rc;
+  } else {
+    s->cb = yt_model_add_tensor(m, "cluster_biases", 1, &s->K, 1, 0, YT_INIT_NORMAL, (float)(1 / sqrt(s->D)), err);
+    if (s->cb < 0) return s->cb;
+  }
+  s->hw = yt_model_add_tensor(m, "hidden1_weights", 2, hwshape, 1, 0, YT_INIT_NORMAL, (float)(1 / sqrt(s->K)),
+                              err);
+  if (s->hw < 0) return s->hw;
+  if (s->bn) {
+    if ((rc = yt_model_add_batchnorm(m, "hidden1_bn", s->H, &s->h_bn, err)) < 0) return rc;
+  } else {
+    s->hb = yt_model_add_tensor(m, "hidden1_biases", 1, &s->H, 1, 0, YT_INIT_NORMAL, 0.01f, err);
+    if (s->hb < 0) return s->hb;
+  }
+  if ((rc = yt_moe_head_build(&s->head, m, s->H, err)) < 0) return rc;
+
+  size_t B = (size_t)m->max_batch, N = B * s->S, D = s->D, K = s->K, H = s->H;
+  if (!(s->idx = yt_model_alloc(m, N * sizeof(int32_t), err))) return YT_ENOMEM;
+  if (!(s->x0 = falloc(m, N * D, err))) return YT_ENOMEM;
+  s->x1 = s->x0;
+  if (s->bn) {
+    if (!(s->x1 = falloc(m, N * D, err)) || !(s->dx1 = falloc(m, N * D, err))) return YT_ENOMEM;
+    if (!(s->in_mean = falloc(m, D, err)) || !(s->in_rstd = falloc(m, D, err))) return YT_ENOMEM;
+    if (!(s->c_mean = falloc(m, K, err)) || !(s->c_rstd = falloc(m, K, err))) return YT_ENOMEM;
+    if (!(s->h_mean = falloc(m, H, err)) || !(s->h_rstd = falloc(m, H, err))) return YT_ENOMEM;
+    if (!(s->dhz = falloc(m, B * H, err))) return YT_ENOMEM;
+  }
+  if (!(s->z = falloc(m, N * K, err)) || !(s->a = falloc(m, N * K, err))) return YT_ENOMEM;
+  if (!(s->g1 = falloc(m, N * K, err)) || !(s->g2 = falloc(m, N * K, err))) return YT_ENOMEM;
+  if (!(s->pooled = falloc(m, B * K, err)) || !(s->dpooled = falloc(m, B * K, err))) return YT_ENOMEM;
+  if (!(s->hz = falloc(m, B * H, err)) || !(s->h = falloc(m, B * H, err))) return YT_ENOMEM;
+  if (!(s->dh = falloc(m, B * H, err)) || !(s->dhy = falloc(m, B * H, err))) return YT_ENOMEM;
+  return YT_OK;
+}
+
+/* REFERENCE.md 2.6: SampleRandomFrames (idx = int(U n)), or SampleRandomSequence
+ * (start = int(U (max(n - S, 0) + 1)), idx = min(start + t, n - 1)); with
+ * sample_all in eval (random-frames path), slot t < n takes frame t. A video
+ * with 0 frames reads its (zero) frame 0. */
+static void sample_frames(yt_model *m, dbof_state *s, const int32_t *num_frames, int B, int training) {
+  int S = s->S;
+  for (int b = 0; b < B; b++) {
+    int n = num_frames[b];
+    int32_t *ix = s->idx + (size_t)b * S;
+    if (m->cfg.sample_random_frames) {
+      for (int t = 0; t < S; t++) {
+        int k = (int)(yt_model_uniform(m) * (float)n);
+        ix[t] = k >= n ? (n > 0 ? n - 1 : 0) : k;
+      }
+      if (m->cfg.sample_all && !training)
+        for (int t = 0; t < S && t < n; t++) ix[t] = t;
+    } else {
+      int span = (n - S > 0 ? n - S : 0) + 1;
+      int start = (int)(yt_model_uniform(m) * (float)span);
+      if (start >= span) start = span - 1;
+      for (int t = 0; t < S; t++) {
+        int k = start + t < n - 1 ? start + t : n - 1;
+        ix[t] = k < 0 ? 0 : k;
+      }
+    }
+  }
+}
+
+static void act_forward(int act, float *out, const float *x, size_t n) {
+  if (act == YT_ACT_RELU6)
+    yt_relu6_forward(out, x, n);
+  else
+    yt_sigmoid_forward(out, x, n);
+}
+
+static void act_backward(int act, float *dx, const float *dout, const float *out, size_t n) {
+  if (act == YT_ACT_RELU6)
+    yt_relu6_backward(dx, dout, out, n);
+  else
+    yt_sigmoid_backward(dx, dout, out, n);
+}
+
+/* A batch norm's four tensors from its first index. */
+#define BN_ARGS(i) yt_model_p(m, (i) + 2), yt_model_p(m, (i) + 3)
+#define BN_AFFINE(i) yt_model_p(m, (i) + 1), yt_model_p(m, (i))
+
+// x (B,F,D)  num_frames (B)  probs (B,C)
+static void forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training) {
+  dbof_state *s = m->state;
+  int S = s->S, D = s->D, K = s->K, H = s->H, F = m->cfg.max_frames, N = B * S;
+  sample_frames(m, s, num_frames, B, training);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < S; t++)
+      memcpy(s->x0 + ((size_t)b * S + t) * D, x + ((size_t)b * F + s->idx[(size_t)b * S + t]) * D,
+             (size_t)D * sizeof(float));
+  yt_l2norm_forward(s->x0, s->x0, N, D); // x0 (N,D)
+  if (s->bn) // x1 (N,D)
+    yt_batchnorm_forward(s->x1, s->in_mean, s->in_rstd, BN_ARGS(s->in_bn), s->x0, BN_AFFINE(s->in_bn), N, D,
+                         training);
+  // x1 (N,D)  cluster_weights (D,K)  z (N,K)
+  yt_matmul_forward(s->z, s->x1, yt_model_p(m, s->cw), s->bn ? NULL : yt_model_p(m, s->cb), N, D, K);
+  if (s->bn) {
+    yt_batchnorm_forward(s->a, s->c_mean, s->c_rstd, BN_ARGS(s->c_bn), s->z, BN_AFFINE(s->c_bn), N, K,
+                         training);
+    act_forward(s->act, s->a, s->a, (size_t)N * K);
+  } else {
+    act_forward(s->act, s->a, s->z, (size_t)N * K);
+  }
+  // a (B,S,K)  pooled (B,K)
+  if (s->pool == YT_POOL_AVERAGE)
+    yt_meanpool_forward(s->pooled, s->a, NULL, B, S, K);
+  else
+    yt_maxpool_forward(s->pooled, s->a, NULL, B, S, K);
+  // pooled (B,K)  hidden1_weights (K,H)  hz, h (B,H)
+  yt_matmul_forward(s->hz, s->pooled, yt_model_p(m, s->hw), s->bn ? NULL : yt_model_p(m, s->hb), B, K, H);
+  if (s->bn) {
+    yt_batchnorm_forward(s->h, s->h_mean, s->h_rstd, BN_ARGS(s->h_bn), s->hz, BN_AFFINE(s->h_bn), B, H,
+                         training);
+    act_forward(s->act, s->h, s->h, (size_t)B * H);
+  } else {
+    act_forward(s->act, s->h, s->hz, (size_t)B * H);
+  }
+  yt_moe_head_forward(&s->head, m, m->probs, s->h, B);
+}
+
+static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+
+static void backward(yt_model *m, const float *dprobs, int B) {
+  dbof_state *s = m->state;
+  int S = s->S, D = s->D, K = s->K, H = s->H, N = B * S;
+  size_t NK = (size_t)N * K;
+  // hidden layer: dh -> dhy (before the activation) -> dhz (before hidden1_bn)
+  zero(s->dh, (size_t)B * H);
+  yt_moe_head_backward(&s->head, m, s->dh, dprobs, s->h, B);
+  zero(s->dhy, (size_t)B * H);
+  act_backward(s->act, s->dhy, s->dh, s->h, (size_t)B * H);
+  float *dhz = s->dhy;
+  if (s->bn) {
+    zero(s->dhz, (size_t)B * H);
+    yt_batchnorm_backward(s->dhz, yt_model_g(m, s->h_bn + 1), yt_model_g(m, s->h_bn), s->dhy, s->hz, s->h_mean,
+                          s->h_rstd, yt_model_p(m, s->h_bn + 1), B, H);
+    dhz = s->dhz;
+  }
+  zero(s->dpooled, (size_t)B * K);
+  yt_matmul_backward(s->dpooled, yt_model_g(m, s->hw), s->bn ? NULL : yt_model_g(m, s->hb), dhz, s->pooled,
+                     yt_model_p(m, s->hw), B, K, H);
+  // cluster layer: g1 = d a, g2 = d(before the activation), then d z
+  zero(s->g1, NK);
+  if (s->pool == YT_POOL_AVERAGE)
+    yt_meanpool_backward(s->g1, s->dpooled, NULL, B, S, K);
+  else
+    yt_maxpool_backward(s->g1, s->dpooled, s->a, s->pooled, NULL, B, S, K);
+  zero(s->g2, NK);
+  act_backward(s->act, s->g2, s->g1, s->a, NK);
+  float *dz = s->g2;
+  if (s->bn) {
+    zero(s->g1, NK);
+    yt_batchnorm_backward(s->g1, yt_model_g(m, s->c_bn + 1), yt_model_g(m, s->c_bn), s->g2, s->z, s->c_mean,
+                          s->c_rstd, yt_model_p(m, s->c_bn + 1), N, K);
+    dz = s->g1;
+    zero(s->dx1, (size_t)N * D);
+    yt_matmul_backward(s->dx1, yt_model_g(m, s->cw), NULL, dz, s->x1, yt_model_p(m, s->cw), N, D, K);
+    yt_batchnorm_backward(NULL, yt_model_g(m, s->in_bn + 1), yt_model_g(m, s->in_bn), s->dx1, s->x0,
+                          s->in_mean, s->in_rstd, yt_model_p(m, s->in_bn + 1), N, D);
+  } else {
+    yt_matmul_backward(NULL, yt_model_g(m, s->cw), yt_model_g(m, s->cb), dz, s->x0, yt_model_p(m, s->cw), N, D,
+                       K);
+  }
+}
+
+static double flops(const yt_model *m, int training) {
+  const dbof_state *s = m->state;
+  double cluster = 2.0 * s->S * s->D * s->K, hidden = 2.0 * s->K * s->H;
+  if (!training) return cluster + hidden + yt_moe_head_flops(&s->head, 0, 0);
+  /* backward: every weight gradient; d input only where a trainable layer sits below (input_bn) */
+  return cluster * (2 + s->bn) + hidden * 3 + yt_moe_head_flops(&s->head, 1, 1);
+}
+
+const yt_model_type yt_model_dbof = {"DbofModel", 1, build, forward, backward, flops};

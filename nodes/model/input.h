@@ -1,0 +1,26 @@
+/* input.h: a batch message as a model wants it: float features [B, D] or
+ * [B, F, D] (uint8 frames dequantized here, padding rows 0.0) and dense
+ * labels [B, C]. Shared by train, infer and the benchmarks. Not the model's
+ * L2 normalization (the model does it, REFERENCE.md 1.8). */
+#ifndef YT_MODEL_INPUT_H
+#define YT_MODEL_INPUT_H
+
+#include "core/payload.h"
+#include "model/model.h"
+
+typedef struct yt_model_input {
+  int B;
+  const float *x;       /* [B, D] or [B, F, D]: into the message or into buf */
+  const int32_t *num_frames;
+  float *labels;        /* [B, C], owned */
+  float *buf;           /* dequantized / repacked features, owned */
+  int32_t *nf;          /* num_frames for video level (all 1), owned */
+  size_t labels_cap, buf_cap, nf_cap;
+} yt_model_input;
+
+/* Fills in from bt for a model with configuration cfg; checks dim, frames and
+ * label range, naming the video and what to change in the graph. */
+int yt_model_input_set(yt_model_input *in, const yt_batch *bt, const yt_model_config *cfg, yt_err *err);
+void yt_model_input_free(yt_model_input *in);
+
+#endif

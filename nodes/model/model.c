@@ -1,0 +1,303 @@
+/* model.c: the model interface (model.h): the table of model types, config
+ * defaults and checks, the tensor table and the one parameter block, the
+ * initializers, and the steps every model shares (checks, loss, L2 terms).
+ * Not here: the models' layers (logistic.c, moe.c, frame_logistic.c, dbof.c). */
+#include "model/model_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/closest.h"
+
+static const yt_model_type *const types[] = {&yt_model_logistic, &yt_model_moe, &yt_model_frame_logistic,
+                                             &yt_model_dbof};
+enum { NTYPES = sizeof types / sizeof types[0] };
+
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static double unif53(uint64_t *x) { return (double)(splitmix64(x) >> 11) * 0x1p-53; } /* [0, 1) */
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+void yt_model_config_defaults(yt_model_config *cfg) {
+  int frame = !strcmp(cfg->model, "FrameLevelLogisticModel") || !strcmp(cfg->model, "DbofModel");
+  cfg->num_classes = 3862;
+  cfg->feature_dim = 1152;
+  cfg->frame_features = frame;
+  cfg->max_frames = 300;
+  cfg->label_loss = YT_LOSS_CE;
+  cfg->l2_penalty = 1e-8f;
+  cfg->moe_num_mixtures = 2;
+  cfg->moe_l2 = 1e-8f;
+  cfg->iterations = 30;
+  cfg->sample_random_frames = 1;
+  cfg->sample_all = 0;
+  cfg->dbof_cluster_size = 8192;
+  cfg->dbof_hidden_size = 1024;
+  cfg->dbof_add_batch_norm = 1;
+  cfg->dbof_pooling = YT_POOL_MAX;
+  cfg->dbof_activation = YT_ACT_SIGMOID;
+  cfg->seed = 0;
+}
+
+/* ---- construction ------------------------------------------------------------ */
+
+static int check_config(const yt_model_config *c, const yt_model_type *t, int max_batch, yt_err *err) {
+#define NEED(cond, ...) \
+  do {                  \
+    if (!(cond)) return yt_fail(err, YT_EUSAGE, __VA_ARGS__); \
+  } while (0)
+  NEED(max_batch >= 1, "%s: max_batch must be at least 1 (got %d)", t->name, max_batch);
+  NEED(c->num_classes >= 1, "%s: num_classes must be at least 1 (got %d)", t->name, c->num_classes);
+  NEED(c->feature_dim >= 1, "%s: feature_dim must be at least 1 (got %d)", t->name, c->feature_dim);
+  NEED(c->frame_features == t->frame_level,
+       "%s is a %s-level model: set frame_features = %d (yt_model_config_defaults does)", t->name,
+       t->frame_level ? "frame" : "video", t->frame_level);
+  NEED(!t->frame_level || c->max_frames >= 1, "%s: max_frames must be at least 1 (got %d)", t->name,
+       c->max_frames);
+  NEED(yt_loss_name(c->label_loss) != NULL, "%s: unknown label_loss %d", t->name, c->label_loss);
+  NEED(c->l2_penalty >= 0 && c->moe_l2 >= 0, "%s: l2_penalty and moe_l2 must be >= 0", t->name);
+  if (t == &yt_model_moe || t == &yt_model_dbof)
+    NEED(c->moe_num_mixtures >= 1, "%s: moe_num_mixtures must be at least 1 (got %d)", t->name,
+         c->moe_num_mixtures);
+  if (t == &yt_model_dbof) {
+    NEED(c->iterations >= 1, "DbofModel: iterations must be at least 1 (got %d)", c->iterations);
+    NEED(c->dbof_cluster_size >= 1 && c->dbof_hidden_size >= 1,
+         "DbofModel: dbof_cluster_size and dbof_hidden_size must be at least 1 (got %d, %d)",
+         c->dbof_cluster_size, c->dbof_hidden_size);
+    NEED(c->dbof_pooling == YT_POOL_MAX || c->dbof_pooling == YT_POOL_AVERAGE,
+         "DbofModel: dbof_pooling must be max or average (got %d)", c->dbof_pooling);
+    NEED(c->dbof_activation == YT_ACT_SIGMOID || c->dbof_activation == YT_ACT_RELU6,
+         "DbofModel: dbof_activation must be sigmoid or relu6 (got %d)", c->dbof_activation);
+    NEED((double)max_batch * c->iterations < 2147483647.0 &&
+             (double)max_batch * c->iterations * c->dbof_cluster_size < 1e12,
+         "DbofModel: max_batch %d x iterations %d x cluster size %d is too large", max_batch, c->iterations,
+         c->dbof_cluster_size);
+  }
+#undef NEED
+  return YT_OK;
+}
+
+int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_err *err) {
+  *out = NULL;
+  const yt_model_type *t = NULL;
+  const char *names[NTYPES];
+  for (int i = 0; i < NTYPES; i++) {
+    names[i] = types[i]->name;
+    if (!strcmp(cfg->model, types[i]->name)) t = types[i];
+  }
+  if (!t) {
+    const char *near = yt_closest(cfg->model, names, NTYPES);
+    if (near) return yt_fail(err, YT_EUSAGE, "unknown model '%s': did you mean '%s'?", cfg->model, near);
+    return yt_fail(err, YT_EUSAGE, "unknown model '%s' (known: LogisticModel, MoeModel, FrameLevelLogisticModel, "
+                                   "DbofModel)", cfg->model);
+  }
+  int rc = check_config(cfg, t, max_batch, err);
+  if (rc < 0) return rc;
+  yt_model *m = calloc(1, sizeof *m);
+  if (!m) return yt_fail(err, YT_ENOMEM, "out of memory for a %s", t->name);
+  m->cfg = *cfg;
+  m->type = t;
+  m->max_batch = max_batch;
+  yt_model_set_sampling_seed(m, cfg->seed);
+  rc = t->build(m, err);
+  if (rc < 0) goto fail;
+  size_t C = (size_t)cfg->num_classes;
+  m->params = calloc(m->nparams ? m->nparams : 1, sizeof *m->params);
+  m->grads = calloc(m->nparams ? m->nparams : 1, sizeof *m->grads);
+  if (!m->params || !m->grads) {
+    rc = yt_fail(err, YT_ENOMEM, "%s: out of memory for %zu parameters (%.1f MiB, twice)", t->name, m->nparams,
+                 m->nparams * 4.0 / 1048576.0);
+    goto fail;
+  }
+  m->probs = yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err);
+  m->dprobs = yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err);
+  if (!m->probs || !m->dprobs) {
+    rc = YT_ENOMEM;
+    goto fail;
+  }
+  yt_model_init_params(m, cfg->seed);
+  *out = m;
+  return YT_OK;
+fail:
+  yt_model_free(m);
+  return rc;
+}
+
+void yt_model_free(yt_model *m) {
+  if (!m) return;
+  for (int i = 0; i < m->nbufs; i++) free(m->buf[i]);
+  free(m->params);
+  free(m->grads);
+  free(m);
+}
+
+void *yt_model_alloc(yt_model *m, size_t n, yt_err *err) {
+  if (m->nbufs == YT_MODEL_MAX_BUFS) {
+    yt_fail(err, YT_ENOMEM, "%s: more than %d buffers (raise YT_MODEL_MAX_BUFS)", m->type->name,
+            YT_MODEL_MAX_BUFS);
+    return NULL;
+  }
+  void *p = calloc(1, n ? n : 1);
+  if (!p) {
+    yt_fail(err, YT_ENOMEM, "%s: out of memory for %.1f MiB of activations (max_batch %d: try a smaller batch)",
+            m->type->name, n / 1048576.0, m->max_batch);
+    return NULL;
+  }
+  m->buf[m->nbufs++] = p;
+  return p;
+}
+
+int yt_model_add_tensor(yt_model *m, const char *name, int ndim, const int *shape, int trainable, float l2,
+                        int init_kind, float init_std, yt_err *err) {
+  if (m->ntensors == YT_MODEL_MAX_TENSORS)
+    return yt_fail(err, YT_EINVAL, "%s: more than %d tensors", m->type->name, YT_MODEL_MAX_TENSORS);
+  int i = m->ntensors++;
+  yt_tensor_info *t = &m->tensor[i];
+  snprintf(t->name, sizeof t->name, "tower/%s", name);
+  t->ndim = ndim;
+  t->numel = 1;
+  for (int d = 0; d < ndim; d++) {
+    t->shape[d] = shape[d];
+    t->numel *= (size_t)shape[d];
+  }
+  t->offset = m->nparams;
+  t->trainable = trainable;
+  t->l2 = l2;
+  m->nparams += t->numel;
+  m->init_kind[i] = init_kind;
+  m->init_std[i] = init_std;
+  return i;
+}
+
+int yt_model_add_batchnorm(yt_model *m, const char *scope, int C, int *first, yt_err *err) {
+  static const char *const part[4] = {"beta", "gamma", "moving_mean", "moving_variance"};
+  static const int init[4] = {YT_INIT_ZEROS, YT_INIT_ONES, YT_INIT_ZEROS, YT_INIT_ONES};
+  char name[96];
+  for (int k = 0; k < 4; k++) {
+    snprintf(name, sizeof name, "%s/%s", scope, part[k]);
+    int i = yt_model_add_tensor(m, name, 1, &C, k < 2, 0.0f, init[k], 0.0f, err);
+    if (i < 0) return i;
+    if (k == 0) *first = i;
+  }
+  return YT_OK;
+}
+
+/* ---- accessors ------------------------------------------------------------------ */
+
+const yt_model_config *yt_model_cfg(const yt_model *m) { return &m->cfg; }
+int yt_model_num_tensors(const yt_model *m) { return m->ntensors; }
+const yt_tensor_info *yt_model_tensor(const yt_model *m, int i) {
+  return i >= 0 && i < m->ntensors ? &m->tensor[i] : NULL;
+}
+int yt_model_find_tensor(const yt_model *m, const char *name) {
+  for (int i = 0; i < m->ntensors; i++)
+    if (!strcmp(m->tensor[i].name, name)) return i;
+  return -1;
+}
+size_t yt_model_num_params(const yt_model *m) { return m->nparams; }
+float *yt_model_params(yt_model *m) { return m->params; }
+float *yt_model_grads(yt_model *m) { return m->grads; }
+
+void yt_model_set_sampling_seed(yt_model *m, uint64_t seed) {
+  uint64_t x = seed ^ 0x5eed5a3b1e5ull;
+  m->sample_rng = splitmix64(&x);
+}
+
+float yt_model_uniform(yt_model *m) { return (float)(splitmix64(&m->sample_rng) >> 40) * 0x1p-24f; }
+
+/* ---- initialization ---------------------------------------------------------------- */
+
+void yt_model_init_params(yt_model *m, uint64_t seed) {
+  for (int i = 0; i < m->ntensors; i++) {
+    const yt_tensor_info *t = &m->tensor[i];
+    float *p = m->params + t->offset;
+    uint64_t x = seed ^ fnv1a(t->name); /* each tensor its own stream: order-independent */
+    switch (m->init_kind[i]) {
+    case YT_INIT_ZEROS: memset(p, 0, t->numel * sizeof *p); break;
+    case YT_INIT_ONES:
+      for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f;
+      break;
+    case YT_INIT_GLOROT: { /* slim xavier_initializer(uniform): U(-a, a), a = sqrt(6/(fan_in+fan_out)) */
+      double fan_in = t->shape[0], fan_out = t->ndim > 1 ? t->shape[1] : t->shape[0];
+      double a = sqrt(6.0 / (fan_in + fan_out));
+      for (size_t k = 0; k < t->numel; k++) p[k] = (float)((2.0 * unif53(&x) - 1.0) * a);
+      break;
+    }
+    case YT_INIT_NORMAL: /* Box-Muller, plain N(0, sigma) */
+      for (size_t k = 0; k < t->numel; k += 2) {
+        double u1 = 1.0 - unif53(&x), u2 = unif53(&x);
+        double r = sqrt(-2.0 * log(u1)) * m->init_std[i];
+        p[k] = (float)(r * cos(2.0 * M_PI * u2));
+        if (k + 1 < t->numel) p[k + 1] = (float)(r * sin(2.0 * M_PI * u2));
+      }
+      break;
+    }
+  }
+}
+
+/* ---- the shared steps ---------------------------------------------------------------- */
+
+int yt_model_forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training,
+                     float *probs, yt_err *err) {
+  const char *name = m->type->name;
+  if (B < 1 || B > m->max_batch)
+    return yt_fail(err, YT_EINVAL, "%s: batch of %d videos, the model was built for 1..%d", name, B,
+                   m->max_batch);
+  if (m->type->frame_level) {
+    if (!num_frames) return yt_fail(err, YT_EINVAL, "%s: frame-level input needs num_frames", name);
+    for (int b = 0; b < B; b++)
+      if (num_frames[b] < 0 || num_frames[b] > m->cfg.max_frames)
+        return yt_fail(err, YT_EINVAL, "%s: video %d of the batch has num_frames %d, outside 0..%d", name, b,
+                       num_frames[b], m->cfg.max_frames);
+  }
+  m->type->forward(m, x, num_frames, B, training ? 1 : 0);
+  m->fwd_batch = B;
+  m->fwd_training = training ? 1 : 0;
+  if (probs) memcpy(probs, m->probs, (size_t)B * m->cfg.num_classes * sizeof *probs);
+  return YT_OK;
+}
+
+int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float *reg_loss, yt_err *err) {
+  if (!m->fwd_batch || !m->fwd_training)
+    return yt_fail(err, YT_EINVAL, "%s: backward needs a training forward first (training = 1)", m->type->name);
+  int B = m->fwd_batch, C = m->cfg.num_classes;
+  memset(m->grads, 0, m->nparams * sizeof *m->grads);
+  float loss = yt_loss_forward(m->cfg.label_loss, m->probs, labels, B, C);
+  memset(m->dprobs, 0, (size_t)B * C * sizeof *m->dprobs);
+  yt_loss_backward(m->cfg.label_loss, m->dprobs, m->probs, labels, B, C);
+  m->type->backward(m, m->dprobs, B);
+  double reg = 0;
+  for (int i = 0; i < m->ntensors; i++) {
+    const yt_tensor_info *t = &m->tensor[i];
+    if (t->l2 <= 0.0f) continue;
+    const float *w = m->params + t->offset;
+    float *g = m->grads + t->offset;
+    double ss = 0;
+    for (size_t k = 0; k < t->numel; k++) {
+      ss += (double)w[k] * w[k];
+      g[k] += t->l2 * w[k];
+    }
+    reg += t->l2 * ss / 2;
+  }
+  if (label_loss) *label_loss = loss;
+  if (reg_loss) *reg_loss = (float)reg;
+  return YT_OK;
+}
+
+float yt_model_loss(const yt_model *m, const float *probs, const float *labels, int B) {
+  return yt_loss_forward(m->cfg.label_loss, probs, labels, B, m->cfg.num_classes);
+}
+
+double yt_model_flops(const yt_model *m, int training) { return m->type->flops(m, training); }

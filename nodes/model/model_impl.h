@@ -1,0 +1,89 @@
+/* model_impl.h: what the model files share behind model.h: the yt_model
+ * struct, the table of model types, tensor declaration, buffers that live as
+ * long as the model, and the two heads (logistic, MoE) several models end
+ * with. Internal to nodes/model/: callers use model.h. */
+#ifndef YT_MODEL_IMPL_H
+#define YT_MODEL_IMPL_H
+
+#include "model/layers.h"
+#include "model/loss.h"
+#include "model/model.h"
+
+enum { YT_INIT_ZEROS, YT_INIT_ONES, YT_INIT_GLOROT, YT_INIT_NORMAL };
+enum { YT_MODEL_MAX_TENSORS = 32, YT_MODEL_MAX_BUFS = 48 };
+
+/* One model type. forward reads x and writes m->probs (B,C); backward
+ * accumulates d(label loss)/dparams into the zeroed gradient block from
+ * dprobs (B,C), after a training forward of the same B. */
+typedef struct yt_model_type {
+  const char *name;
+  int frame_level; /* input [B,F,D] with num_frames */
+  int (*build)(yt_model *m, yt_err *err);
+  void (*forward)(yt_model *m, const float *x, const int32_t *num_frames, int B, int training);
+  void (*backward)(yt_model *m, const float *dprobs, int B);
+  double (*flops)(const yt_model *m, int training);
+} yt_model_type;
+
+struct yt_model {
+  yt_model_config cfg;
+  const yt_model_type *type;
+  int max_batch;
+  int ntensors;
+  yt_tensor_info tensor[YT_MODEL_MAX_TENSORS];
+  int init_kind[YT_MODEL_MAX_TENSORS];
+  float init_std[YT_MODEL_MAX_TENSORS]; /* YT_INIT_NORMAL's sigma */
+  size_t nparams;
+  float *params, *grads;
+  float *probs, *dprobs; /* (max_batch, C): the last forward's output and the loss gradient */
+  int fwd_batch, fwd_training;
+  uint64_t sample_rng; /* frame sampling (DbofModel) */
+  int nbufs;
+  void *buf[YT_MODEL_MAX_BUFS];
+  void *state; /* the model type's own struct */
+};
+
+/* Declares a tensor (shape up to 4 dims, 0-terminated list not needed: ndim
+ * given) and returns its index; the parameter block is laid out in
+ * declaration order. Fails only past YT_MODEL_MAX_TENSORS. */
+int yt_model_add_tensor(yt_model *m, const char *name, int ndim, const int *shape, int trainable, float l2,
+                        int init_kind, float init_std, yt_err *err);
+/* Declares tower/<scope>/{beta,gamma,moving_mean,moving_variance} [C]; *first
+ * gets beta's index (gamma, moving_mean, moving_variance follow it). */
+int yt_model_add_batchnorm(yt_model *m, const char *scope, int C, int *first, yt_err *err);
+static inline float *yt_model_p(yt_model *m, int i) { return m->params + m->tensor[i].offset; }
+static inline float *yt_model_g(yt_model *m, int i) { return m->grads + m->tensor[i].offset; }
+/* n zeroed bytes owned by the model (freed with it); NULL on failure with err set. */
+void *yt_model_alloc(yt_model *m, size_t n, yt_err *err);
+/* A uniform draw in [0, 1) with 24 bits, as tf.random_uniform float32. */
+float yt_model_uniform(yt_model *m);
+
+/* Logistic head: probs = sigmoid(x W + b), W tower/fully_connected/weights [D,C]. */
+typedef struct yt_logistic_head {
+  int D, C, w, b;
+  float *dz; /* (max_batch, C) */
+} yt_logistic_head;
+int yt_logistic_head_build(yt_logistic_head *h, yt_model *m, int D, float l2, yt_err *err);
+// x (B,D)  probs (B,C)
+void yt_logistic_head_forward(yt_logistic_head *h, yt_model *m, float *probs, const float *x, int B);
+// dprobs, probs (B,C)  x, dx (B,D): dx += (NULL: not wanted); grads +=
+void yt_logistic_head_backward(yt_logistic_head *h, yt_model *m, float *dx, const float *dprobs,
+                               const float *probs, const float *x, int B);
+double yt_logistic_head_flops(const yt_logistic_head *h, int training, int need_dx);
+
+/* MoE head (REFERENCE.md 2.2): tower/gates/weights [D, C(M+1)] (no bias),
+ * tower/experts/{weights [D, CM], biases [CM]}, L2 on the weights. */
+typedef struct yt_moe_head {
+  int D, C, M, gates_w, experts_w, experts_b;
+  float *gate_p, *expert_p; /* (max_batch, C(M+1)), (max_batch, CM): logits, then probabilities */
+  float *dgate, *dexpert;
+} yt_moe_head;
+int yt_moe_head_build(yt_moe_head *h, yt_model *m, int D, yt_err *err);
+// x (B,D)  probs (B,C)
+void yt_moe_head_forward(yt_moe_head *h, yt_model *m, float *probs, const float *x, int B);
+// dprobs (B,C)  x, dx (B,D): dx += (NULL: not wanted); grads +=
+void yt_moe_head_backward(yt_moe_head *h, yt_model *m, float *dx, const float *dprobs, const float *x, int B);
+double yt_moe_head_flops(const yt_moe_head *h, int training, int need_dx);
+
+extern const yt_model_type yt_model_logistic, yt_model_moe, yt_model_frame_logistic, yt_model_dbof;
+
+#endif

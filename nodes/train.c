@@ -1,0 +1,354 @@
+/* train.c: trains a model on the batches that arrive, as the starter code's
+ * train.py: Adam, staircase learning rate, per-variable clipping, L2; logs
+ * "training step N | Loss: ..." lines, publishes per-step metrics, writes
+ * checkpoints to train_dir (every export_model_steps steps and at the end)
+ * and resumes from the latest one unless start_new_model.
+ *
+ * Not here: the math (model/), reading and batching (upstream nodes), the
+ * event files (tensorboard_sink, fed by the metrics pad).
+ *
+ * Pads: in "batch" (from batcher); out "metrics" (one JSON object per step).
+ * A sink for the accounting: every video it trains on is consumed, and after
+ * max_steps the rest is dropped while the graph drains.
+ *
+ *   node train : train { model = MoeModel; train_dir = "runs/moe" }
+ *   batch -> train -> tb
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/node.h"
+#include "core/payload.h"
+#include "formats/model_flags.h"
+#include "model/adam.h"
+#include "model/checkpoint.h"
+#include "model/input.h"
+#include "model/metrics.h"
+#include "model/model.h"
+
+typedef struct train_state {
+  yt_model_config cfg;
+  yt_model *model;
+  yt_adam adam;
+  yt_model_input in;
+  float *probs;
+  int max_batch;
+  int64_t step, saved_step, max_steps, export_steps;
+  int64_t examples; /* seen in this run */
+  double base_lr, decay, decay_examples, clip, reg_penalty;
+  const char *train_dir;
+  char feature_names[256], feature_sizes[128];
+  int resumed, done, log_every;
+  double t_start;
+} train_state;
+
+static const yt_param_def params[] = {
+    {"model", YT_P_ENUM, "LogisticModel", YT_NORANGE, "LogisticModel|MoeModel|FrameLevelLogisticModel|DbofModel",
+     "the starter code's --model"},
+    {"train_dir", YT_P_STRING, NULL, YT_NORANGE, NULL,
+     "checkpoints and model_flags.json go here; training resumes from the latest checkpoint in it"},
+    {"start_new_model", YT_P_BOOL, "false", YT_NORANGE, NULL, "ignore checkpoints in train_dir and start over"},
+    {"feature_names", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
+     "as dequantize's; \"\" = rgb,audio (frame level) or mean_rgb,mean_audio (video level)"},
+    {"feature_sizes", YT_P_STRING, "\"\"", YT_NORANGE, NULL, "as dequantize's; \"\" = 1024,128"},
+    {"num_classes", YT_P_INT, "3862", 1, 1e7, NULL, "C, the output width"},
+    {"max_frames", YT_P_INT, "300", 1, 100000, NULL, "frame level: rows per video (the batcher's max_frames)"},
+    {"label_loss", YT_P_ENUM, "CrossEntropyLoss", YT_NORANGE, "CrossEntropyLoss|HingeLoss|SoftmaxLoss",
+     "the loss minimized and printed"},
+    {"base_learning_rate", YT_P_FLOAT, "0.01", 0, 10, NULL, "Adam's learning rate before decay"},
+    {"learning_rate_decay", YT_P_FLOAT, "0.95", 0, 1, NULL, "multiplied in every learning_rate_decay_examples"},
+    {"learning_rate_decay_examples", YT_P_FLOAT, "4000000", 1, 1e15, NULL, "examples per decay step (staircase)"},
+    {"clip_gradient_norm", YT_P_FLOAT, "1.0", 0, 1e9, NULL, "per-variable gradient norm clip; 0 = none"},
+    {"regularization_penalty", YT_P_FLOAT, "1.0", 0, 1e9, NULL, "weight of the L2 terms in the loss"},
+    {"moe_num_mixtures", YT_P_INT, "2", 1, 64, NULL, "MoE experts per class, not counting the dummy expert"},
+    {"moe_l2", YT_P_FLOAT, "1e-8", 0, 1, NULL, "L2 on the MoE weights"},
+    {"l2_penalty", YT_P_FLOAT, "1e-8", 0, 1, NULL, "L2 on the logistic weights"},
+    {"iterations", YT_P_INT, "30", 1, 100000, NULL, "DbofModel: frames sampled per video"},
+    {"sample_random_frames", YT_P_BOOL, "true", YT_NORANGE, NULL,
+     "DbofModel: independent random frames (true) or a random run of consecutive frames"},
+    {"dbof_cluster_size", YT_P_INT, "8192", 1, 1e6, NULL, "DbofModel: K"},
+    {"dbof_hidden_size", YT_P_INT, "1024", 1, 1e6, NULL, "DbofModel: H"},
+    {"dbof_add_batch_norm", YT_P_BOOL, "true", YT_NORANGE, NULL, "DbofModel: batch norms (else biases)"},
+    {"dbof_pooling_method", YT_P_ENUM, "max", YT_NORANGE, "max|average", "DbofModel: pooling over frames"},
+    {"dbof_activation", YT_P_ENUM, "sigmoid", YT_NORANGE, "sigmoid|relu6", "DbofModel: activation"},
+    {"max_steps", YT_P_INT, "0", 0, 9.2e18, NULL,
+     "stop after this global step (the graph drains); 0 = when the input ends (num_epochs)"},
+    {"export_model_steps", YT_P_INT, "1000", 0, 9.2e18, NULL, "checkpoint every N steps; 0 = only at the end"},
+    {"log_every_steps", YT_P_INT, "1", 1, 1e9, NULL, "print a training line every N steps (the starter: 1)"},
+    {"seed", YT_P_INT, "1", YT_NORANGE, NULL, "initialization and frame sampling"},
+};
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int sum_sizes(const char *sizes, int *out) {
+  int total = 0;
+  for (const char *p = sizes; *p;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v <= 0) return -1;
+    total += (int)v;
+    p = end;
+    while (*p == ' ') p++;
+    if (*p == ',') p++;
+    else if (*p) return -1;
+  }
+  *out = total;
+  return 0;
+}
+
+static int init(yt_node *n, yt_err *err) {
+  train_state *s = n->state;
+  const yt_params *p = &n->params;
+  if (n->replicas != 1)
+    return yt_fail(err, YT_EUSAGE,
+                   "train: x%d replicas would train %d separate models; declare it x1 (data-parallel training "
+                   "is not built yet)",
+                   n->replicas, n->replicas);
+  yt_model_config *c = &s->cfg;
+  snprintf(c->model, sizeof c->model, "%s", yt_param_str(p, "model"));
+  yt_model_config_defaults(c);
+  const char *names = yt_param_str(p, "feature_names"), *sizes = yt_param_str(p, "feature_sizes");
+  snprintf(s->feature_names, sizeof s->feature_names, "%s",
+           *names ? names : c->frame_features ? "rgb,audio" : "mean_rgb,mean_audio");
+  snprintf(s->feature_sizes, sizeof s->feature_sizes, "%s", *sizes ? sizes : "1024,128");
+  if (sum_sizes(s->feature_sizes, &c->feature_dim) < 0)
+    return yt_fail(err, YT_EUSAGE, "train: feature_sizes '%s' is not a comma-separated list of positive integers",
+                   s->feature_sizes);
+  c->num_classes = (int)yt_param_int(p, "num_classes");
+  c->max_frames = (int)yt_param_int(p, "max_frames");
+  const char *loss = yt_param_str(p, "label_loss");
+  c->label_loss = !strcmp(loss, "HingeLoss") ? YT_LOSS_HINGE : !strcmp(loss, "SoftmaxLoss") ? YT_LOSS_SOFTMAX
+                                                                                               : YT_LOSS_CE;
+  c->moe_num_mixtures = (int)yt_param_int(p, "moe_num_mixtures");
+  c->moe_l2 = (float)yt_param_float(p, "moe_l2");
+  c->l2_penalty = (float)yt_param_float(p, "l2_penalty");
+  c->iterations = (int)yt_param_int(p, "iterations");
+  c->sample_random_frames = yt_param_bool(p, "sample_random_frames");
+  c->dbof_cluster_size = (int)yt_param_int(p, "dbof_cluster_size");
+  c->dbof_hidden_size = (int)yt_param_int(p, "dbof_hidden_size");
+  c->dbof_add_batch_norm = yt_param_bool(p, "dbof_add_batch_norm");
+  c->dbof_pooling = strcmp(yt_param_str(p, "dbof_pooling_method"), "max") ? YT_POOL_AVERAGE : YT_POOL_MAX;
+  c->dbof_activation = strcmp(yt_param_str(p, "dbof_activation"), "relu6") ? YT_ACT_SIGMOID : YT_ACT_RELU6;
+  c->seed = (uint64_t)yt_param_int(p, "seed");
+  s->train_dir = yt_param_str(p, "train_dir");
+  s->base_lr = yt_param_float(p, "base_learning_rate");
+  s->decay = yt_param_float(p, "learning_rate_decay");
+  s->decay_examples = yt_param_float(p, "learning_rate_decay_examples");
+  s->clip = yt_param_float(p, "clip_gradient_norm");
+  s->reg_penalty = yt_param_float(p, "regularization_penalty");
+  s->max_steps = yt_param_int(p, "max_steps");
+  s->export_steps = yt_param_int(p, "export_model_steps");
+  s->log_every = (int)yt_param_int(p, "log_every_steps");
+  if (s->reg_penalty != 1.0) { /* the model adds its L2 terms with weight 1, as the starter's default */
+    c->l2_penalty = (float)(c->l2_penalty * s->reg_penalty);
+    c->moe_l2 = (float)(c->moe_l2 * s->reg_penalty);
+  }
+
+  /* the model is built at the first batch (its size sets the buffers); check the configuration now */
+  yt_model *probe;
+  int rc = yt_model_new(&probe, c, 1, err);
+  if (rc < 0) return rc;
+  yt_model_free(probe);
+
+  /* model_flags.json: written once; a train dir of another model is refused, as the starter does */
+  yt_model_flags mf = {c->model, s->feature_sizes, s->feature_names, c->frame_features != 0, loss};
+  yt_mf_value extra[] = {
+      {.key = "num_classes", .type = YT_MF_INT, .i = c->num_classes},
+      {.key = "max_frames", .type = YT_MF_INT, .i = c->max_frames},
+      {.key = "writer", .type = YT_MF_STRING, .s = "yt8m-flow"},
+  };
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model_flags.json", s->train_dir);
+  yt_err ignore;
+  int64_t step;
+  char ck[4096];
+  if (yt_param_bool(p, "start_new_model") || yt_ckpt_latest(s->train_dir, ck, sizeof ck, &step, &ignore) != YT_OK)
+    remove(path); /* nothing to resume: a fresh start may replace an old model_flags.json */
+  if ((rc = yt_mkdirs(s->train_dir, err)) < 0) return rc;
+  bool written;
+  rc = yt_model_flags_ensure(path, &mf, extra, sizeof extra / sizeof extra[0], &written, err);
+  if (rc < 0) return rc;
+  return YT_OK;
+}
+
+/* Builds the model (first batch), then resumes from train_dir when it can. */
+static int build(yt_node *n, int B, yt_err *err) {
+  train_state *s = n->state;
+  int rc = yt_model_new(&s->model, &s->cfg, B, err);
+  if (rc < 0) return rc;
+  s->max_batch = B;
+  if ((rc = yt_adam_init(&s->adam, yt_model_num_params(s->model), err)) < 0) return rc;
+  s->probs = malloc((size_t)B * s->cfg.num_classes * sizeof(float));
+  if (!s->probs) return yt_fail(err, YT_ENOMEM, "out of memory");
+  yt_model_init_params(s->model, s->cfg.seed);
+  char path[4096];
+  int64_t step;
+  if (!yt_param_bool(&n->params, "start_new_model") &&
+      yt_ckpt_latest(s->train_dir, path, sizeof path, &step, err) == YT_OK) {
+    yt_st_file *f;
+    if ((rc = yt_st_open(&f, path, err)) < 0) return rc;
+    yt_model_config saved;
+    rc = yt_ckpt_config(f, &saved, err);
+    if (!rc && (strcmp(saved.model, s->cfg.model) || saved.feature_dim != s->cfg.feature_dim ||
+                saved.num_classes != s->cfg.num_classes))
+      rc = yt_fail(err, YT_EINVAL,
+                   "%s is a %s with %d features and %d classes; this train node builds a %s with %d and %d (use "
+                   "another train_dir, or start_new_model = true)",
+                   path, saved.model, saved.feature_dim, saved.num_classes, s->cfg.model, s->cfg.feature_dim,
+                   s->cfg.num_classes);
+    if (!rc) rc = yt_ckpt_load(f, s->model, &s->adam, &s->step, err);
+    yt_st_close(f);
+    if (rc < 0) return rc;
+    s->saved_step = s->step;
+    s->resumed = 1;
+    fprintf(stderr, "train: restored %s (global step %" PRId64 ")\n", path, s->step);
+  }
+  return YT_OK;
+}
+
+static int save(yt_node *n, yt_err *err) {
+  train_state *s = n->state;
+  char path[4096];
+  int rc = yt_ckpt_save(s->train_dir, s->model, &s->adam, s->step, s->feature_names, s->feature_sizes, path,
+                        sizeof path, err);
+  if (rc < 0) return rc;
+  s->saved_step = s->step;
+  fprintf(stderr, "train: saved %s\n", path);
+  return YT_OK;
+}
+
+static int publish(yt_node *n, const yt_batch_metrics *bm, double loss, double reg, double lr, double eps,
+                   yt_err *err) {
+  train_state *s = n->state;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "step", (double)s->step);
+  cJSON_AddNumberToObject(o, "examples", (double)s->examples);
+  cJSON *sc = cJSON_AddObjectToObject(o, "scalars");
+  cJSON_AddNumberToObject(sc, "label_loss", loss);
+  cJSON_AddNumberToObject(sc, "reg_loss", reg);
+  cJSON_AddNumberToObject(sc, "learning_rate", lr);
+  cJSON_AddNumberToObject(sc, "global_step/Examples/Second", eps);
+  if (bm) {
+    cJSON_AddNumberToObject(sc, "model/Training_Hit@1", bm->hit_at_one);
+    cJSON_AddNumberToObject(sc, "model/Training_Perr", bm->perr);
+    cJSON_AddNumberToObject(sc, "model/Training_GAP", bm->gap);
+  }
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  int rc = yt_node_publish(n, text, err);
+  yt_msg m;
+  if (!rc) rc = yt_metrics_msg(&m, text, err);
+  if (!rc) rc = yt_node_emit(n, 0, &m, err);
+  free(text);
+  return rc;
+}
+
+static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
+  (void)pad;
+  train_state *s = n->state;
+  yt_batch bt;
+  int rc = yt_batch_decode(&bt, m, err);
+  if (rc < 0) return rc;
+  if (s->done) { /* past max_steps: the graph is draining */
+    for (uint32_t i = 0; i < bt.n; i++) yt_node_drop(n, bt.shard[i], bt.index[i]);
+    yt_batch_free(&bt);
+    return YT_OK;
+  }
+  double t0 = now();
+  if (!s->t_start) s->t_start = t0;
+  if (!s->model && (rc = build(n, (int)bt.n, err)) < 0) goto out;
+  if ((int)bt.n > s->max_batch) {
+    rc = yt_fail(err, YT_EINVAL,
+                 "a batch of %u videos after batches of %d: the model's buffers are sized by the first batch "
+                 "(a batcher's batches are all batch_size, the last may be smaller)",
+                 bt.n, s->max_batch);
+    goto out;
+  }
+  if ((rc = yt_model_input_set(&s->in, &bt, &s->cfg, err)) < 0) goto out;
+  int B = (int)bt.n;
+  if (!B) goto out;
+  double lr = yt_learning_rate((float)s->base_lr, (float)s->decay, s->decay_examples, s->step, B);
+  float loss, reg;
+  if ((rc = yt_model_forward(s->model, s->in.x, s->in.num_frames, B, 1, s->probs, err)) < 0) goto out;
+  if ((rc = yt_model_backward(s->model, s->in.labels, &loss, &reg, err)) < 0) goto out;
+  if (!isfinite(loss)) {
+    rc = yt_fail(err, YT_EINVAL,
+                 "the loss is %g at global step %" PRId64 ": lower base_learning_rate (now %g) or check the input",
+                 (double)loss, s->step + 1, s->base_lr);
+    goto out;
+  }
+  yt_adam_step(&s->adam, s->model, (float)lr, (float)s->clip);
+  s->step++;
+  s->examples += B;
+  double eps = B / (now() - t0);
+  yt_batch_metrics bm, *bmp = NULL;
+  if (s->step % 10 == 0) {
+    if ((rc = yt_batch_metrics_train(&bm, s->probs, s->in.labels, B, s->cfg.num_classes, 20, loss, err)) < 0)
+      goto out;
+    bmp = &bm;
+  }
+  if (s->step % s->log_every == 0 || bmp) {
+    char line[256];
+    yt_fmt_train_line(line, sizeof line, s->step, loss, eps, bmp);
+    fprintf(stderr, "%s\n", line);
+  }
+  if ((rc = publish(n, bmp, loss, reg, lr, eps, err)) < 0) goto out;
+  if (s->export_steps && s->step - s->saved_step >= s->export_steps && (rc = save(n, err)) < 0) goto out;
+  if (s->max_steps && s->step >= s->max_steps) {
+    s->done = 1;
+    fprintf(stderr, "train: reached max_steps %" PRId64 ": stopping the input\n", s->max_steps);
+    if ((rc = save(n, err)) < 0) goto out;
+    yt_node_request_drain(n);
+  }
+out:
+  yt_batch_free(&bt);
+  return rc;
+}
+
+static int flush(yt_node *n, yt_err *err) {
+  train_state *s = n->state;
+  if (!s->model) {
+    fprintf(stderr, "train: no batches arrived: nothing trained, no checkpoint written\n");
+    return YT_OK;
+  }
+  int rc = s->step != s->saved_step ? save(n, err) : YT_OK;
+  double secs = s->t_start ? now() - s->t_start : 0;
+  fprintf(stderr, "train: %" PRId64 " examples in %.1f s (%.1f examples/s), global step %" PRId64 "\n",
+          s->examples, secs, secs > 0 ? s->examples / secs : 0.0, s->step);
+  yt_node_count(n, "global_step", (uint64_t)s->step);
+  yt_node_count(n, "examples", (uint64_t)s->examples);
+  return rc;
+}
+
+static void fini(yt_node *n) {
+  train_state *s = n->state;
+  yt_model_free(s->model);
+  yt_adam_free(&s->adam);
+  yt_model_input_free(&s->in);
+  free(s->probs);
+}
+
+const yt_node_def yt_node_train = {
+    .name = "train",
+    .summary = "trains a model (Logistic, MoE, FrameLevelLogistic, DBoF) as the starter code's train.py",
+    .inputs = {{"in", "batch", "batches from batcher (float32, or uint8 frames)"}},
+    .n_inputs = 1,
+    .outputs = {{"metrics", "metrics", "per-step loss, Hit@1, PERR, GAP, examples/s, learning rate"}},
+    .n_outputs = 1,
+    .params = params,
+    .n_params = sizeof params / sizeof params[0],
+    .state_size = sizeof(train_state),
+    .init = init,
+    .process = process,
+    .flush = flush,
+    .fini = fini,
+};
