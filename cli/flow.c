@@ -459,9 +459,11 @@ static yt_value set_value(parser *ps, const char *text, yt_loc loc) {
   parser sub = {.f = ps->f, .path = loc.file, .src = text, .p = text, .line = 1, .col = 1, .set_mode = true};
   next(&sub);
   yt_value v;
-  bool ok = sub.t.kind != T_IDENT && parse_value(&sub, &v) && sub.t.kind == T_EOF && !sub.failed;
+  /* a bare word is a string (--set model=MoeModel), except true and false */
+  bool word = sub.t.kind == T_IDENT && strcmp(sub.t.text, "true") && strcmp(sub.t.text, "false");
+  bool ok = !word && parse_value(&sub, &v) && sub.t.kind == T_EOF && !sub.failed;
   if (!ok) {
-    if (sub.t.kind != T_IDENT && !sub.failed) value_free(&v);
+    if (!word && !sub.failed) value_free(&v);
     memset(&v, 0, sizeof v);
     v.kind = YT_V_STRING;
     v.s = xstrdup(text);
