@@ -29,6 +29,12 @@ are read in sorted order.  Other flags (defaults = the starter's):
                     8-byte length CRC and the framing are always checked)
     --blas_threads N  openblas_set_num_threads(N) if OpenBLAS is found
 
+--json OUT writes {"model", "train_examples", "eval_examples", "train_seconds",
+"examples_per_sec", "hit1", "perr", "gap", "map", "loss", "num_classes",
+"epochs"} plus "load_seconds", "epoch_seconds_min", "epoch_seconds_median"
+and, with --eval_at, "history" (one metrics object per evaluated epoch, with
+the training seconds spent up to it).
+
 What is timed: "train_seconds" is the wall time (time.perf_counter) of the
 training loop only: for every step the batch gather, input L2 normalization,
 forward, loss, backward, L2 gradient, per-variable clipping and Adam update.
@@ -721,7 +727,7 @@ def _openblas():
                      if "blas" in line and line.split()[-1].startswith("/")}
     except OSError:
         return None, None
-    for path in sorted(paths, key=lambda p: "openblas" not in p):
+    for path in sorted(paths, key=lambda p: ("openblas" not in os.path.basename(p), p)):
         try:
             lib = ctypes.CDLL(path)
             lib.openblas_get_num_threads  # noqa: B018 (probe the symbol)
