@@ -8,8 +8,8 @@
  * event files (tensorboard_sink, fed by the metrics pad).
  *
  * Pads: in "batch" (from batcher); out "metrics" (one JSON object per step).
- * A sink for the accounting: every video it trains on is consumed, and after
- * max_steps the rest is dropped while the graph drains.
+ * A sink for the accounting: every video that arrives is consumed, also the
+ * ones that arrive after max_steps while the graph drains (not trained on).
  *
  *   node train : train { model = MoeModel; train_dir = "runs/moe" }
  *   batch -> train -> tb
@@ -258,8 +258,7 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   yt_batch bt;
   int rc = yt_batch_decode(&bt, m, err);
   if (rc < 0) return rc;
-  if (s->done) { /* past max_steps: the graph is draining */
-    for (uint32_t i = 0; i < bt.n; i++) yt_node_drop(n, bt.shard[i], bt.index[i]);
+  if (s->done) { /* past max_steps: the graph is draining; as a sink, train has consumed them (accounted) */
     yt_batch_free(&bt);
     return YT_OK;
   }
@@ -306,7 +305,7 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   if (s->max_steps && s->step >= s->max_steps) {
     s->done = 1;
     fprintf(stderr, "train: reached max_steps %" PRId64 ": stopping the input\n", s->max_steps);
-    if ((rc = save(n, err)) < 0) goto out;
+    if (s->step != s->saved_step && (rc = save(n, err)) < 0) goto out;
     yt_node_request_drain(n);
   }
 out:
