@@ -1014,6 +1014,8 @@ def parse_args(argv):
     args = ap.parse_args(argv)
     if not args.selftest and not (args.train and args.eval):
         ap.error("--train and --eval are required (or --selftest)")
+    if args.num_epochs < 1 or args.batch_size < 1 or args.eval_batch_size < 1:
+        ap.error("--num_epochs and the batch sizes must be >= 1")
     return args
 
 
