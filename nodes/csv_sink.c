@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/node.h"
 #include "formats/csv.h"
 #include "model/kaggle.h"
@@ -58,17 +59,12 @@ static const yt_param_def params[] = {
 
 /* mkdir -p of path's parent directory */
 static int make_parent(const char *path, yt_err *err) {
-  char *p = strdup(path);
-  if (!p) return yt_fail(err, YT_ENOMEM, "out of memory");
-  int rc = YT_OK;
-  for (char *q = p + 1; *q && rc == YT_OK; q++) {
-    if (*q != '/') continue;
-    *q = 0;
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-      rc = yt_fail(err, YT_EIO, "%s: cannot create directory: %s", p, strerror(errno));
-    *q = '/';
-  }
-  free(p);
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path) return YT_OK;
+  char *dir = strndup(path, (size_t)(slash - path));
+  if (!dir) return yt_fail(err, YT_ENOMEM, "out of memory");
+  int rc = yt_mkdirs(dir, err);
+  free(dir);
   return rc;
 }
 

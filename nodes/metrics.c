@@ -21,6 +21,7 @@
 
 #include "core/node.h"
 #include "core/payload.h"
+#include "model/input.h"
 #include "model/loss.h"
 #include "model/metrics.h"
 #include "model/model.h"
@@ -69,10 +70,7 @@ static int emit_scalars(yt_node *n, long long step, const char *const *tags, con
   for (int i = 0; i < k; i++) cJSON_AddNumberToObject(sc, tags[i], v[i]);
   char *text = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
-  int rc = yt_node_publish(n, text, err);
-  yt_msg m;
-  if (!rc) rc = yt_metrics_msg(&m, text, err);
-  if (!rc) rc = yt_node_emit(n, 0, &m, err);
+  int rc = yt_node_emit_metrics(n, 0, text, err);
   free(text);
   return rc;
 }
@@ -98,17 +96,7 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
       goto out;
     }
   }
-  memset(s->labels, 0, (size_t)B * C * sizeof(float));
-  for (int i = 0; i < B; i++)
-    for (uint32_t k = bt.label_off[i]; k < bt.label_off[i + 1]; k++) {
-      int l = bt.labels[k];
-      if (l < 0 || l >= C) {
-        rc = yt_fail(err, YT_EINVAL, "metrics: label %d outside [0, %d) (record %llu of shard %u)", l, C,
-                     (unsigned long long)bt.index[i], bt.shard[i]);
-        goto out;
-      }
-      s->labels[(size_t)i * C + l] = 1.0f;
-    }
+  if ((rc = yt_batch_labels_dense(&bt, C, s->labels, err)) < 0) goto out;
   if (!B) goto out;
   const float *probs = bt.features;
   double loss = yt_loss_forward(s->loss, probs, s->labels, B, C);

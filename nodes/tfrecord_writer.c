@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fs.h"
 #include "core/node.h"
 #include "formats/tfrecord.h"
 
@@ -58,29 +59,6 @@ static const yt_param_def params[] = {
     {"compress", YT_P_ENUM, "none", YT_NORANGE, "none|zstd", "zstd writes .tfrecord.zst files"},
 };
 
-/* mkdir -p */
-static int make_dirs(const char *path, yt_err *err) {
-  char *p = strdup(path);
-  if (!p) return yt_fail(err, YT_ENOMEM, "out of memory");
-  int rc = YT_OK;
-  for (char *q = p + 1;; q++) {
-    if (*q != '/' && *q != 0) continue;
-    char c = *q;
-    *q = 0;
-    if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-      rc = yt_fail(err, YT_EIO, "%s: cannot create directory: %s", p, strerror(errno));
-      break;
-    }
-    *q = c;
-    if (!c) break;
-  }
-  free(p);
-  struct stat st;
-  if (rc == YT_OK && (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)))
-    rc = yt_fail(err, YT_EIO, "%s: exists and is not a directory (pick another output_dir)", path);
-  return rc;
-}
-
 static int init(yt_node *n, yt_err *err) {
   writer_state *s = n->state;
   s->dir = yt_param_str(&n->params, "output_dir");
@@ -97,7 +75,7 @@ static int init(yt_node *n, yt_err *err) {
   if (strchr(s->prefix, '/'))
     return yt_fail(err, YT_EUSAGE, "tfrecord_writer: prefix '%s' holds a '/' (put directories in output_dir)",
                    s->prefix);
-  return make_dirs(s->dir, err);
+  return yt_mkdirs(s->dir, err);
 }
 
 /* output_dir/name, malloc'd */

@@ -22,9 +22,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/fs.h"
 #include "core/node.h"
 #include "core/payload.h"
 #include "formats/model_flags.h"
+#include "formats/yt8m.h"
 #include "model/adam.h"
 #include "model/checkpoint.h"
 #include "model/input.h"
@@ -89,22 +91,6 @@ static double now(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int sum_sizes(const char *sizes, int *out) {
-  int total = 0;
-  for (const char *p = sizes; *p;) {
-    char *end;
-    long v = strtol(p, &end, 10);
-    if (end == p || v <= 0) return -1;
-    total += (int)v;
-    p = end;
-    while (*p == ' ') p++;
-    if (*p == ',') p++;
-    else if (*p) return -1;
-  }
-  *out = total;
-  return 0;
-}
-
 static int init(yt_node *n, yt_err *err) {
   train_state *s = n->state;
   const yt_params *p = &n->params;
@@ -120,9 +106,11 @@ static int init(yt_node *n, yt_err *err) {
   snprintf(s->feature_names, sizeof s->feature_names, "%s",
            *names ? names : c->frame_features ? "rgb,audio" : "mean_rgb,mean_audio");
   snprintf(s->feature_sizes, sizeof s->feature_sizes, "%s", *sizes ? sizes : "1024,128");
-  if (sum_sizes(s->feature_sizes, &c->feature_dim) < 0)
-    return yt_fail(err, YT_EUSAGE, "train: feature_sizes '%s' is not a comma-separated list of positive integers",
-                   s->feature_sizes);
+  yt_schema schema; /* the same pairing and checks as dequantize's */
+  int rc = yt_schema_init(&schema, c->frame_features ? YT_LEVEL_FRAME : YT_LEVEL_VIDEO, s->feature_names,
+                          s->feature_sizes, err);
+  if (rc < 0) return rc;
+  c->feature_dim = schema.dim;
   c->num_classes = (int)yt_param_int(p, "num_classes");
   c->max_frames = (int)yt_param_int(p, "max_frames");
   const char *loss = yt_param_str(p, "label_loss");
@@ -155,7 +143,7 @@ static int init(yt_node *n, yt_err *err) {
 
   /* the model is built at the first batch (its size sets the buffers); check the configuration now */
   yt_model *probe;
-  int rc = yt_model_new(&probe, c, 1, err);
+  rc = yt_model_new(&probe, c, 1, err);
   if (rc < 0) return rc;
   yt_model_free(probe);
 
@@ -174,10 +162,7 @@ static int init(yt_node *n, yt_err *err) {
   if (yt_param_bool(p, "start_new_model") || yt_ckpt_latest(s->train_dir, ck, sizeof ck, &step, &ignore) != YT_OK)
     remove(path); /* nothing to resume: a fresh start may replace an old model_flags.json */
   if ((rc = yt_mkdirs(s->train_dir, err)) < 0) return rc;
-  bool written;
-  rc = yt_model_flags_ensure(path, &mf, extra, sizeof extra / sizeof extra[0], &written, err);
-  if (rc < 0) return rc;
-  return YT_OK;
+  return yt_model_flags_ensure(path, &mf, extra, sizeof extra / sizeof extra[0], NULL, err);
 }
 
 /* Builds the model (first batch), then resumes from train_dir when it can. */
@@ -244,10 +229,7 @@ static int publish(yt_node *n, const yt_batch_metrics *bm, double loss, double r
   }
   char *text = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
-  int rc = yt_node_publish(n, text, err);
-  yt_msg m;
-  if (!rc) rc = yt_metrics_msg(&m, text, err);
-  if (!rc) rc = yt_node_emit(n, 0, &m, err);
+  int rc = yt_node_emit_metrics(n, 0, text, err);
   free(text);
   return rc;
 }

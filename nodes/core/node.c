@@ -1,6 +1,8 @@
 /* node.c: the node registry and the calls a node's code makes (node.h). */
 #include "core/node.h"
 
+#include "core/payload.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,14 @@ bool yt_pad_carries_records(const char *type) {
 
 int yt_node_publish(yt_node *n, const char *json, yt_err *err) {
   return n->metrics_fn ? n->metrics_fn(n, json, err) : YT_OK;
+}
+
+int yt_node_emit_metrics(yt_node *n, int pad, const char *json, yt_err *err) {
+  int rc = yt_node_publish(n, json, err);
+  yt_msg m;
+  if (!rc) rc = yt_metrics_msg(&m, json, err);
+  if (!rc) rc = yt_node_emit(n, pad, &m, err);
+  return rc;
 }
 
 void yt_node_request_drain(yt_node *n) {

@@ -111,6 +111,9 @@ void yt_node_drop(yt_node *n, uint32_t shard, uint64_t index);
  * on the coordinator's tap, beside the node's stats. Does not block on
  * subscribers; in the harness it goes nowhere. */
 int yt_node_publish(yt_node *n, const char *json, yt_err *err);
+/* The same object both ways: on the tap (yt_node_publish) and as a metrics
+ * message on output pad `pad` (for tensorboard_sink and the like). */
+int yt_node_emit_metrics(yt_node *n, int pad, const char *json, yt_err *err);
 /* Asks the whole graph to drain, as a first Ctrl-C does (train at max_steps):
  * the sources stop and end-of-stream flows; what is in flight still arrives. */
 void yt_node_request_drain(yt_node *n);

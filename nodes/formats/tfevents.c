@@ -1,6 +1,8 @@
 /* tfevents.c: TensorBoard scalar event writer (see tfevents.h). */
 #include "tfevents.h"
 
+#include "../core/fs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -130,29 +132,10 @@ static double now(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int mkdir_p(const char *dir, yt_err *err) {
-  char p[4096];
-  size_t n = strlen(dir);
-  if (n == 0) return YT_OK;
-  if (n >= sizeof p) return yt_fail(err, YT_EINVAL, "%s: path too long", dir);
-  memcpy(p, dir, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (p[i] != '/' && p[i] != 0) continue;
-    char c = p[i];
-    p[i] = 0;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST)
-      return yt_fail(err, YT_EIO, "%s: cannot create directory: %s", p, strerror(errno));
-    p[i] = c;
-  }
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return yt_fail(err, YT_EIO, "%s: not a directory", dir);
-  return YT_OK;
-}
-
 int yt_tfevents_open(yt_tfevents **out, const char *dir, double wall_time, yt_err *err) {
   *out = NULL;
   if (wall_time <= 0) wall_time = now();
-  int rc = mkdir_p(dir, err);
+  int rc = yt_mkdirs(dir, err);
   if (rc < 0) return rc;
   char host[256] = "localhost";
   if (gethostname(host, sizeof host) != 0 || !host[0]) strcpy(host, "localhost");

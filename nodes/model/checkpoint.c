@@ -1,6 +1,8 @@
 /* checkpoint.c: model + Adam state <-> .safetensors (see checkpoint.h). */
 #include "model/checkpoint.h"
 
+#include "core/fs.h"
+
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -89,19 +91,6 @@ int yt_model_config_parse(const char *json, yt_model_config *c, yt_err *err) {
 }
 
 /* ---- save ---------------------------------------------------------------------------- */
-
-int yt_mkdirs(const char *dir, yt_err *err) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", dir);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(buf, 0777) < 0 && errno != EEXIST) return yt_fail(err, YT_EIO, "mkdir %s: %s", buf, strerror(errno));
-      *p = '/';
-    }
-  if (mkdir(buf, 0777) < 0 && errno != EEXIST) return yt_fail(err, YT_EIO, "mkdir %s: %s", buf, strerror(errno));
-  return YT_OK;
-}
 
 int yt_ckpt_save(const char *train_dir, yt_model *m, const yt_adam *a, int64_t step, const char *feature_names,
                  const char *feature_sizes, char *path, size_t cap, yt_err *err) {

@@ -29,9 +29,6 @@ int yt_ckpt_config(const yt_st_file *f, yt_model_config *cfg, yt_err *err);
  * not NULL and the file has them, the Adam state. *step gets the saved step. */
 int yt_ckpt_load(const yt_st_file *f, yt_model *m, yt_adam *a, int64_t *step, yt_err *err);
 
-/* mkdir -p. */
-int yt_mkdirs(const char *dir, yt_err *err);
-
 /* JSON of the configuration (malloc'd) and back: what "config" holds. */
 char *yt_model_config_json(const yt_model_config *cfg);
 int yt_model_config_parse(const char *json, yt_model_config *cfg, yt_err *err);

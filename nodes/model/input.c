@@ -22,6 +22,24 @@ static void video_id(const yt_batch *bt, uint32_t i, char *out, size_t cap) {
   out[len] = 0;
 }
 
+int yt_batch_labels_dense(const yt_batch *bt, int C, float *labels, yt_err *err) {
+  memset(labels, 0, (size_t)bt->n * C * sizeof(float));
+  for (uint32_t i = 0; i < bt->n; i++)
+    for (uint32_t k = bt->label_off[i]; k < bt->label_off[i + 1]; k++) {
+      int32_t l = bt->labels[k];
+      if (l < 0 || l >= C) {
+        char id[64];
+        video_id(bt, i, id, sizeof id);
+        return yt_fail(err, YT_EINVAL,
+                       "video '%s' (shard %u, record %llu) has label %d outside [0, %d): set num_classes to the "
+                       "vocabulary's size",
+                       id, bt->shard[i], (unsigned long long)bt->index[i], l, C);
+      }
+      labels[(size_t)i * C + l] = 1.0f;
+    }
+  return YT_OK;
+}
+
 int yt_model_input_set(yt_model_input *in, const yt_batch *bt, const yt_model_config *cfg, yt_err *err) {
   int B = (int)bt->n, C = cfg->num_classes, D = cfg->feature_dim;
   in->B = B;
@@ -37,20 +55,7 @@ int yt_model_input_set(yt_model_input *in, const yt_batch *bt, const yt_model_co
   int rc;
   /* labels, dense */
   if ((rc = grow((void **)&in->labels, &in->labels_cap, (size_t)B * C * sizeof(float), err))) return rc;
-  memset(in->labels, 0, (size_t)B * C * sizeof(float));
-  for (int i = 0; i < B; i++)
-    for (uint32_t k = bt->label_off[i]; k < bt->label_off[i + 1]; k++) {
-      int32_t l = bt->labels[k];
-      if (l < 0 || l >= C) {
-        char id[64];
-        video_id(bt, (uint32_t)i, id, sizeof id);
-        return yt_fail(err, YT_EINVAL,
-                       "video '%s' (shard %u, record %llu) has label %d outside [0, %d): set num_classes to the "
-                       "vocabulary's size",
-                       id, bt->shard[i], (unsigned long long)bt->index[i], l, C);
-      }
-      in->labels[(size_t)i * C + l] = 1.0f;
-    }
+  if ((rc = yt_batch_labels_dense(bt, C, in->labels, err)) < 0) return rc;
   if (!cfg->frame_features) {
     /* one row per video: packed rows with num_frames 1, or padded to 1 frame */
     for (int i = 0; i < B; i++)

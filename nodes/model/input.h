@@ -18,6 +18,10 @@ typedef struct yt_model_input {
   size_t labels_cap, buf_cap, nf_cap;
 } yt_model_input;
 
+/* labels [bt->n, C]: 1.0 at each video's labels, else 0; a label outside
+ * [0, C) is an error naming the video and num_classes. */
+int yt_batch_labels_dense(const yt_batch *bt, int C, float *labels, yt_err *err);
+
 /* Fills in from bt for a model with configuration cfg; checks dim, frames and
  * label range, naming the video and what to change in the graph. */
 int yt_model_input_set(yt_model_input *in, const yt_batch *bt, const yt_model_config *cfg, yt_err *err);
