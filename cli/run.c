@@ -128,6 +128,8 @@ static int spawn(coord *c, const char *self) {
       /* own process group: the terminal's Ctrl-C reaches only the coordinator */
       setpgid(0, 0);
       dup2(fds[0], 0); /* dup2 clears close-on-exec on fd 0 */
+      const yt_node_def *def = yt_node_find(node_type(c, r->node));
+      if (def && !def->blas_threads) setenv("OPENBLAS_NUM_THREADS", "1", 1); /* node.h: blas_threads */
       char rep[16];
       snprintf(rep, sizeof rep, "%d", r->index);
       execl(self, "yt8m-flow", "node", plan, node_name(c, r->node), rep, (char *)NULL);

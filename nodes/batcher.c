@@ -137,6 +137,13 @@ static int to_batch(yt_node *n, batcher_state *st, uint32_t shard, uint64_t inde
   /* rows never NULL: with rows the builder reserves the F zeroed rows even for
    * a 0-frame video (a NULL would mean "already reserved") */
   static const uint8_t none;
+  if (st->out.n == 0 && !st->out.features.data) { /* a new batch: its rows go where it is sent from */
+    yt_buf store;
+    size_t row_bytes = (size_t)st->dim * yt_dtype_size(st->dtype);
+    int rc = yt_node_alloc_frame(n, 0, (st->batch_size * st->frames + 1) * row_bytes, &store, err);
+    if (rc < 0) return rc;
+    yt_batch_builder_use(&st->out, &store);
+  }
   int rc = yt_batch_add(&st->out, shard, index, id, id_len, labels, n_labels, rows ? rows : &none, num_frames, err);
   if (rc < 0) return rc;
   return st->out.n >= st->batch_size ? emit_batch(n, st, err) : YT_OK;

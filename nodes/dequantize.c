@@ -116,16 +116,21 @@ static int deq_init(yt_node *n, yt_err *err) {
   return YT_OK;
 }
 
-/* Frame idx of r into row (dim elements of dtype, already zeroed): features
- * side by side; a feature with no frame idx stays 0 (0.0 or byte 0). This is
- * yt_record_dequantize one row at a time, so sampled rows are bit-identical. */
+/* Frame idx of r into row (dim elements of dtype, not zeroed: every byte is
+ * written): features side by side; a feature with no frame idx is 0 (0.0 or
+ * byte 0). This is yt_record_dequantize one row at a time, so sampled rows are
+ * bit-identical. */
 static void put_frame(const deq_state *st, void *row, int idx) {
   const yt_schema *s = &st->schema;
-  if (idx < 0 || idx >= st->rec.num_frames) return; /* no frame to draw: zero row */
+  size_t esz = yt_dtype_size(st->dtype);
+  if (idx < 0 || idx >= st->rec.num_frames) { /* no frame to draw: zero row */
+    memset(row, 0, (size_t)s->dim * esz);
+    return;
+  }
   for (int i = 0; i < s->n; i++) {
     const uint8_t *q = st->rec.rows[(size_t)idx * (size_t)s->n + (size_t)i];
-    if (!q) continue;
-    if (st->dtype == YT_DT_F32) yt_dequantize((float *)row + s->offsets[i], q, (size_t)s->sizes[i]);
+    if (!q) memset((uint8_t *)row + (size_t)s->offsets[i] * esz, 0, (size_t)s->sizes[i] * esz);
+    else if (st->dtype == YT_DT_F32) yt_dequantize((float *)row + s->offsets[i], q, (size_t)s->sizes[i]);
     else memcpy((uint8_t *)row + s->offsets[i], q, (size_t)s->sizes[i]);
   }
 }
@@ -164,6 +169,21 @@ static int emit_out(yt_node *n, deq_state *st, yt_err *err) {
   return rc;
 }
 
+/* Allocates the output rows of n videos where they will be sent from (the
+ * runner's shared-memory pool: no copy on emit), sized for the most rows they
+ * can have; what is not used is given back when the message leaves. */
+static int reserve_out(yt_node *n, deq_state *st, uint32_t videos, yt_err *err) {
+  const yt_schema *s = &st->schema;
+  size_t per_video = s->level == YT_LEVEL_VIDEO ? 1 : st->sample > 0 ? (size_t)st->sample : (size_t)s->max_frames;
+  size_t bytes = ((size_t)videos * per_video + 1) * (size_t)s->dim * yt_dtype_size(st->dtype);
+  if (st->out.n || bytes > YT_MSG_MAX_FRAME_BYTES) return YT_OK; /* the builder grows its own */
+  yt_buf store;
+  int rc = yt_node_alloc_frame(n, 0, bytes, &store, err);
+  if (rc < 0) return rc;
+  yt_batch_builder_use(&st->out, &store);
+  return YT_OK;
+}
+
 /* Appends the decoded st->rec as one video. */
 static int add_video(yt_node *n, deq_state *st, uint32_t shard, uint64_t index, yt_err *err) {
   const yt_record *r = &st->rec;
@@ -191,7 +211,7 @@ static int add_video(yt_node *n, deq_state *st, uint32_t shard, uint64_t index, 
     if (rc < 0) return rc;
   }
   if (rows > 0) {
-    uint8_t *dst = yt_batch_rows_reserve(&st->out, rows, err); /* [rows, dim], zeroed */
+    uint8_t *dst = yt_batch_rows_alloc(&st->out, rows, err); /* [rows, dim], every row written below */
     if (!dst) return err->code < 0 ? err->code : YT_ENOMEM;
     if (st->sample > 0) sample_indices(st, shard, index, r->num_frames);
     for (int t = 0; t < rows; t++) put_frame(st, dst + (size_t)t * row_bytes, st->sample > 0 ? st->idx[t] : t);
@@ -209,6 +229,7 @@ static int deq_process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
     yt_err_prefix(err, "input message: ");
     return rc;
   }
+  if (in.n && (rc = reserve_out(n, st, in.n, err)) < 0) return rc;
   const uint8_t *p = in.data;
   for (uint32_t i = 0; i < in.n; p += in.len[i], i++) {
     rc = yt_record_decode(&st->rec, &st->schema, p, in.len[i], err);

@@ -145,6 +145,7 @@ const yt_node_def yt_node_infer = {
     .n_outputs = 1,
     .params = params,
     .n_params = sizeof params / sizeof params[0],
+    .blas_threads = true,
     .state_size = sizeof(infer_state),
     .init = init,
     .process = process,

@@ -284,6 +284,13 @@ static int run(yt_node *n, yt_err *err) {
     if (rc == YT_OK) {
       bool full = s->b.n >= s->max_records || s->b.bytes >= s->max_bytes;
       if (full && (rc = send(n, s, false, err)) < 0) return rc;
+      if (s->b.n == 0 && !s->b.data.data) { /* a new message: built where it is sent from */
+        yt_buf store;
+        if ((rc = yt_node_alloc_frame(n, 0, s->max_bytes + (rec.len > s->max_bytes ? rec.len : s->max_bytes), &store,
+                                      err)) < 0)
+          return rc;
+        yt_records_builder_use(&s->b, &store);
+      }
       if ((rc = yt_records_add(&s->b, rec.index, rec.data, rec.len, err)) < 0) return rc;
       s->emitted++;
       if (full) break; /* the record just read starts the next message */

@@ -327,6 +327,7 @@ const yt_node_def yt_node_train = {
     .n_outputs = 1,
     .params = params,
     .n_params = sizeof params / sizeof params[0],
+    .blas_threads = true,
     .state_size = sizeof(train_state),
     .init = init,
     .process = process,

@@ -42,6 +42,17 @@ int yt_msg_add_owned(yt_msg *m, void *data, size_t len, yt_err *err) {
   return add(m, data, len, 1, err);
 }
 
+int yt_msg_add_buf(yt_msg *m, yt_buf *b, yt_err *err) {
+  if (m->nframes >= YT_MSG_MAX_FRAMES) {
+    yt_buf_free(b);
+    return yt_fail(err, YT_EINVAL, "message: more than %d payload frames (pack them into fewer frames)",
+                   YT_MSG_MAX_FRAMES);
+  }
+  m->frames[m->nframes++] = *b;
+  *b = (yt_buf){0};
+  return YT_OK;
+}
+
 const char *yt_msg_type_name(int type) {
   static const char *names[] = {"unknown", "DATA", "EOS", "ERROR", "STATS", "READY", "CONTROL"};
   return type >= YT_MSG_DATA && type <= YT_MSG_CONTROL ? names[type] : names[0];

@@ -82,6 +82,8 @@ void yt_msg_clear(yt_msg *m);
 int yt_msg_add(yt_msg *m, const void *data, size_t len, yt_err *err);
 /* Appends a malloc'd frame that the message now owns (freed on error too). */
 int yt_msg_add_owned(yt_msg *m, void *data, size_t len, yt_err *err);
+/* Moves *b (owned or borrowed, any release) into m; *b is zeroed (freed on error). */
+int yt_msg_add_buf(yt_msg *m, yt_buf *b, yt_err *err);
 
 /* "DATA", "EOS", ..., or "unknown". */
 const char *yt_msg_type_name(int type);

@@ -4,12 +4,12 @@
  *   0     pool header: magic, id, size
  *   64    chunks, each: 64-byte chunk header {refs, kind, size} then the data,
  *         size = header + data rounded up to 64, so data stays 64-byte aligned.
- * The producer keeps two private offsets: tail (oldest live chunk) and head
- * (next free byte). Free space is [head, end) + [64, tail) when head >= tail,
- * else [head, tail). head == tail means empty (a put never fills the ring
- * exactly), and an empty ring restarts at 64 so that a consumer keeping up
- * touches only the first pages. When a chunk does not fit before the end, a
- * WRAP chunk (refs 0) pads the rest and the put starts over at 64. */
+ * The producer alone allocates, first fit over its private list of live
+ * chunks sorted by offset; a chunk leaves the list when its count is back to
+ * zero (checked on the next allocation). First fit from the front keeps the
+ * touched part of the pool near what is in flight: fresh shared pages cost a
+ * fault and a clear each, which dominated a run when a ring allocator marched
+ * through all 256 MiB; and a chunk held long only takes its own room. */
 #include "transport/shm.h"
 
 #include <errno.h>
@@ -26,7 +26,7 @@
 #define ALIGN 64
 #define START 64
 
-enum { CHUNK_DATA = 1, CHUNK_WRAP = 2 };
+enum { CHUNK_DATA = 1 };
 
 typedef struct chunk_hdr {
   _Atomic uint32_t refs;
@@ -39,10 +39,16 @@ typedef struct pool_hdr {
   uint64_t magic, id, size;
 } pool_hdr;
 
+typedef struct live_chunk {
+  size_t off, size;
+} live_chunk;
+
 struct yt_shm_pool {
   int fd;
   uint8_t *base;
-  size_t size, head, tail;
+  size_t size;
+  live_chunk *live; /* chunks handed out and not yet seen back, by offset */
+  size_t n_live, cap_live;
   uint64_t id;
   yt_shm_stats stats;
 };
@@ -100,7 +106,6 @@ int yt_shm_pool_new(yt_shm_pool **out, size_t size, yt_err *err) {
   }
   p->base = m;
   p->size = size;
-  p->head = p->tail = START;
   /* an id tells a reused (pid, fd) pair from the pool a descriptor meant */
   p->id = (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)p ^ (uint64_t)size;
   pool_hdr *h = (pool_hdr *)p->base;
@@ -113,6 +118,7 @@ void yt_shm_pool_free(yt_shm_pool *p) {
   if (!p) return;
   munmap(p->base, p->size);
   close(p->fd);
+  free(p->live);
   free(p);
 }
 
@@ -125,64 +131,101 @@ void yt_shm_pool_stats(const yt_shm_pool *p, yt_shm_stats *s) {
 
 static chunk_hdr *at(yt_shm_pool *p, size_t off) { return (chunk_hdr *)(p->base + off); }
 
-/* Moves tail past every chunk nobody holds any more. */
+/* Forgets the chunks nobody holds any more. */
 static void reclaim(yt_shm_pool *p) {
-  while (p->tail != p->head) {
-    if (p->tail == p->size) {
-      p->tail = START;
-      continue;
-    }
-    chunk_hdr *c = at(p, p->tail);
-    if (atomic_load_explicit(&c->refs, memory_order_acquire) != 0) break;
-    p->tail += c->size;
-  }
-  if (p->tail == p->head) p->head = p->tail = START; /* empty: start over at the front */
+  size_t k = 0;
+  for (size_t i = 0; i < p->n_live; i++)
+    if (atomic_load_explicit(&at(p, p->live[i].off)->refs, memory_order_acquire) != 0) p->live[k++] = p->live[i];
+  p->n_live = k;
 }
 
-/* Offset of a free run of `need` bytes, or 0. */
+/* Offset of a free run of `need` bytes (first fit), recorded as live, or 0. */
 static size_t alloc(yt_shm_pool *p, size_t need) {
   reclaim(p);
-  if (p->head >= p->tail) {
-    if (p->size - p->head >= need) return p->head;
-    if (p->tail - START > need) { /* wrap: pad the end, start over at the front */
-      if (p->head < p->size) {
-        chunk_hdr *w = at(p, p->head);
-        w->kind = CHUNK_WRAP;
-        w->size = p->size - p->head;
-        atomic_store_explicit(&w->refs, 0, memory_order_relaxed);
-      }
-      p->head = START;
-      return START;
-    }
-    return 0;
+  if (p->n_live == p->cap_live) {
+    size_t c = p->cap_live ? 2 * p->cap_live : 16;
+    live_chunk *l = realloc(p->live, c * sizeof *l);
+    if (!l) return 0;
+    p->live = l, p->cap_live = c;
   }
-  return p->tail - p->head > need ? p->head : 0;
+  size_t off = START, i = 0;
+  for (; i < p->n_live && p->live[i].off - off < need; i++) off = p->live[i].off + p->live[i].size;
+  if (i == p->n_live && p->size - off < need) return 0;
+  memmove(p->live + i + 1, p->live + i, (p->n_live - i) * sizeof *p->live);
+  p->live[i] = (live_chunk){off, need};
+  p->n_live++;
+  return off;
 }
 
-int yt_shm_put(yt_shm_pool *p, const void *data, size_t len, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk) {
+/* Hands out a chunk with room for len bytes (refs 1: the caller's hold). */
+static chunk_hdr *take(yt_shm_pool *p, size_t len) {
   size_t need = (sizeof(chunk_hdr) + len + ALIGN - 1) / ALIGN * ALIGN;
   size_t off = need <= p->size / 2 ? alloc(p, need) : 0;
   if (!off) {
     p->stats.full++;
-    return 0;
+    return NULL;
   }
   chunk_hdr *c = at(p, off);
   c->kind = CHUNK_DATA;
   c->size = need;
-  memcpy(c + 1, data, len);
   atomic_store_explicit(&c->refs, 1, memory_order_release);
-  p->head = off + need;
   p->stats.put++;
-  p->stats.bytes += len;
+  return c;
+}
+
+static void describe(const yt_shm_pool *p, const chunk_hdr *c, size_t len, uint8_t desc[YT_SHM_DESC_SIZE]) {
   put32(desc, DESC_MAGIC);
   put32(desc + 4, (uint32_t)getpid());
   put32(desc + 8, (uint32_t)p->fd);
   put32(desc + 12, 0);
   put64(desc + 16, p->id);
   put64(desc + 24, p->size);
-  put64(desc + 32, off);
+  put64(desc + 32, (uint64_t)((const uint8_t *)c - p->base));
   put64(desc + 40, len);
+}
+
+int yt_shm_put(yt_shm_pool *p, const void *data, size_t len, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk) {
+  chunk_hdr *c = take(p, len);
+  if (!c) return 0;
+  memcpy(c + 1, data, len);
+  p->stats.bytes += len;
+  describe(p, c, len, desc);
   *chunk = c;
+  return 1;
+}
+
+size_t yt_shm_in_use(yt_shm_pool *p) {
+  reclaim(p);
+  size_t n = 0;
+  for (size_t i = 0; i < p->n_live; i++) n += p->live[i].size;
+  return n;
+}
+
+int yt_shm_alloc(yt_shm_pool *p, size_t len, yt_buf *out) {
+  chunk_hdr *c = p ? take(p, len) : NULL;
+  if (!c) return 0;
+  *out = (yt_buf){.data = c + 1, .len = len, .owned = 1, .release = yt_shm_unref, .handle = c};
+  return 1;
+}
+
+int yt_shm_claim(yt_shm_pool *p, yt_buf *b, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk) {
+  if (!p || !b->owned || b->release != yt_shm_unref) return 0;
+  chunk_hdr *c = b->handle;
+  uint8_t *u = (uint8_t *)c;
+  if (u < p->base + START || u >= p->base + p->size || (const void *)(c + 1) != b->data) return 0; /* not ours */
+  size_t off = (size_t)(u - p->base);
+  size_t need = (sizeof(chunk_hdr) + b->len + ALIGN - 1) / ALIGN * ALIGN;
+  if (need > c->size) return 0; /* cannot happen for a buffer from yt_shm_alloc */
+  if (need < c->size) /* give back the room that was not used */
+    for (size_t i = 0; i < p->n_live; i++)
+      if (p->live[i].off == off) {
+        p->live[i].size = c->size = need;
+        break;
+      }
+  p->stats.bytes += b->len;
+  describe(p, c, b->len, desc);
+  *chunk = c;
+  b->owned = 0; /* the hold moves to the caller */
   return 1;
 }
 

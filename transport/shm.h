@@ -9,12 +9,13 @@
  *
  * The pool is one memfd per producer process, mapped by consumers through
  * /proc/PID/fd/FD on first sight of a descriptor (same user, same host: the
- * runner only uses it for ipc:// edges). Chunks are handed out in ring order
- * by the producer alone; each carries an atomic reference count (the
- * producer's hold + one per send) that consumers decrement. The producer
- * reclaims from the oldest chunk while counts are zero, so a chunk held long
- * only stalls the ring: yt_shm_put then answers "no room" and the caller sends
- * the frame inline as before. Nothing blocks on the pool, so it cannot
+ * runner only uses it for ipc:// edges). Chunks are handed out first fit by
+ * the producer alone (a node can also build its output in a chunk, then it
+ * leaves with no copy at all: yt_shm_alloc / yt_shm_claim); each carries an
+ * atomic reference count (the producer's hold + one per send) that consumers
+ * decrement, and its room is reused once the count is back to zero. When no
+ * run is free, yt_shm_put answers "no room" and the caller sends the frame
+ * inline as before. Nothing blocks on the pool, so it cannot
  * deadlock, and a consumer that dies only leaks its chunks until the run ends
  * (the memfd goes away with the last process that maps it: no files to clean).
  *
@@ -42,6 +43,16 @@ void yt_shm_pool_free(yt_shm_pool *p);
  * (its count is 1: the caller's hold, dropped by yt_shm_unref), or 0 when the
  * pool has no room for it now (send inline). */
 int yt_shm_put(yt_shm_pool *p, const void *data, size_t len, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk);
+/* Zero-copy producer side: a chunk of len bytes handed out as an owned
+ * yt_buf (release = yt_shm_unref drops the hold) for the caller to fill, or 0
+ * when the pool has no room now (then malloc instead). */
+int yt_shm_alloc(yt_shm_pool *p, size_t len, yt_buf *out);
+/* Bytes in chunks still held (by the producer or any consumer). */
+size_t yt_shm_in_use(yt_shm_pool *p);
+/* If b is a buffer from p's yt_shm_alloc: fills desc for its first b->len
+ * bytes, moves the hold into *chunk (b no longer owns it) and returns 1; the
+ * newest chunk gives back the room it did not use. Else 0 (copy it). */
+int yt_shm_claim(yt_shm_pool *p, yt_buf *b, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk);
 void yt_shm_ref(void *chunk);
 void yt_shm_unref(void *chunk);
 

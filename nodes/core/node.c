@@ -121,6 +121,14 @@ int yt_node_emit(yt_node *n, int pad, yt_msg *m, yt_err *err) {
   return rc;
 }
 
+int yt_node_alloc_frame(yt_node *n, int pad, size_t len, yt_buf *out, yt_err *err) {
+  if (n->alloc_fn && n->alloc_fn(n, pad, len, out)) return YT_OK;
+  void *p = malloc(len ? len : 1);
+  if (!p) return yt_fail(err, YT_ENOMEM, "out of memory allocating a %zu-byte frame", len);
+  *out = (yt_buf){.data = p, .len = len, .owned = 1};
+  return YT_OK;
+}
+
 void yt_node_drop(yt_node *n, uint32_t shard, uint64_t index) {
   n->counts.dropped++;
   n->counts.dropped_hash += yt_record_hash(shard, index);

@@ -59,6 +59,10 @@ typedef struct yt_node_def {
   const yt_param_def *params;
   int n_params;
   size_t state_size; /* n->state is calloc'd with this many bytes before init */
+  /* Keeps OpenBLAS's worker threads (the model nodes). The others run with
+   * OPENBLAS_NUM_THREADS=1: idle workers spin in sched_yield for a while after
+   * start, which took ~0.04 s of CPU per process from the data nodes. */
+  bool blas_threads;
   int (*init)(yt_node *n, yt_err *err);
   int (*run)(yt_node *n, yt_err *err); /* sources (n_inputs == 0) */
   int (*process)(yt_node *n, int pad, const yt_msg *m, yt_err *err);
@@ -97,12 +101,18 @@ struct yt_node {
   int (*emit_fn)(yt_node *n, int pad, yt_msg *m, yt_err *err);
   int (*metrics_fn)(yt_node *n, const char *json, yt_err *err); /* NULL: dropped */
   int (*drain_fn)(yt_node *n);                                    /* NULL: ignored */
+  int (*alloc_fn)(yt_node *n, int pad, size_t len, yt_buf *out);  /* NULL: malloc */
   volatile int stopping;
 };
 
 /* Sends m on output pad `pad` (blocks while the edge is full) and clears m;
  * the message's frames may be owned or borrowed (valid until this returns). */
 int yt_node_emit(yt_node *n, int pad, yt_msg *m, yt_err *err);
+/* A buffer of len bytes for a frame this node will emit on `pad`, as an owned
+ * yt_buf: where the runner sends it from without a copy (its shared-memory
+ * pool, transport/shm.h) when it can, else malloc'd. Builders that know their
+ * output size ahead fill it in place; release with yt_buf_free if unsent. */
+int yt_node_alloc_frame(yt_node *n, int pad, size_t len, yt_buf *out, yt_err *err);
 /* Drain requested (first Ctrl-C): a source should stop and return YT_EOF. */
 static inline bool yt_node_stopping(const yt_node *n) { return n->stopping != 0; }
 /* A received record discarded on purpose, for the exactly-once accounting. */

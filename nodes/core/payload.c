@@ -16,6 +16,32 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz, yt_err *err) {
   return YT_OK;
 }
 
+/* Grows a frame's storage to need bytes keeping the first used. Malloc'd
+ * storage is realloc'd; storage from elsewhere (yt_node_alloc_frame's pool)
+ * moves to malloc'd memory: a guess that was too small costs one copy. */
+static int grow_buf(yt_buf *b, size_t used, size_t need, yt_err *err) {
+  if (need <= b->len && (b->data || !need)) return YT_OK;
+  size_t c = b->len ? b->len : 64;
+  while (c < need) c *= 2;
+  void *q;
+  if (!b->owned || b->release) {
+    q = malloc(c);
+    if (q && used) memcpy(q, b->data, used);
+    if (q) yt_buf_free(b);
+  } else {
+    q = realloc(b->data, c);
+  }
+  if (!q) return yt_fail(err, YT_ENOMEM, "out of memory growing a message to %zu bytes", c);
+  *b = (yt_buf){.data = q, .len = c, .owned = 1};
+  return YT_OK;
+}
+
+/* Moves storage b, of which used bytes are filled, into m as its next frame. */
+static int add_storage(yt_msg *m, yt_buf *b, size_t used, yt_err *err) {
+  b->len = used;
+  return yt_msg_add_buf(m, b, err);
+}
+
 size_t yt_dtype_size(uint32_t dtype) { return dtype == YT_DT_F32 ? 4 : dtype == YT_DT_U8 ? 1 : 0; }
 
 /* ---- records ------------------------------------------------------------ */
@@ -33,13 +59,20 @@ int yt_records_add(yt_records_builder *b, uint64_t index, const void *data, size
   cap = b->cap;
   if (grow((void **)&b->len, &cap, b->n + 1, sizeof *b->len, err)) return YT_ENOMEM;
   b->cap = cap;
-  if (grow((void **)&b->data, &b->bytes_cap, b->bytes + len, 1, err)) return YT_ENOMEM;
-  if (len) memcpy(b->data + b->bytes, data, len);
+  if (grow_buf(&b->data, b->bytes, b->bytes + len, err)) return YT_ENOMEM;
+  if (len) memcpy((uint8_t *)b->data.data + b->bytes, data, len);
   b->index[b->n] = index;
   b->len[b->n] = (uint32_t)len;
   b->bytes += len;
   b->n++;
   return YT_OK;
+}
+
+void yt_records_builder_use(yt_records_builder *b, yt_buf *store) {
+  yt_buf_free(&b->data);
+  b->data = *store;
+  b->bytes = 0;
+  *store = (yt_buf){0};
 }
 
 int yt_records_to_msg(yt_records_builder *b, yt_msg *m, yt_err *err) {
@@ -62,10 +95,9 @@ int yt_records_to_msg(yt_records_builder *b, yt_msg *m, yt_err *err) {
   if (!rc) rc = yt_msg_add_owned(m, name, strlen(name), err);
   else free(name);
   /* the payload bytes move into the message; the builder starts a new buffer */
-  if (!rc) rc = yt_msg_add_owned(m, b->data, b->bytes, err);
-  else free(b->data);
-  b->data = NULL;
-  b->bytes = b->bytes_cap = 0;
+  if (!rc) rc = add_storage(m, &b->data, b->bytes, err);
+  else yt_buf_free(&b->data);
+  b->bytes = 0;
   b->n = 0;
   b->flags = 0;
   b->shard_records = 0;
@@ -77,7 +109,7 @@ void yt_records_builder_free(yt_records_builder *b) {
   free(b->shard_name);
   free(b->index);
   free(b->len);
-  free(b->data);
+  yt_buf_free(&b->data);
   memset(b, 0, sizeof *b);
 }
 
@@ -137,15 +169,34 @@ static int reserve_video(yt_batch_builder *b, yt_err *err) {
   return YT_OK;
 }
 
-void *yt_batch_rows_reserve(yt_batch_builder *b, int32_t num_frames, yt_err *err) {
+/* Room for the next video's rows: (frames > 0 ? frames : num_frames) rows, not
+ * zeroed. */
+static uint8_t *next_rows(yt_batch_builder *b, int32_t num_frames, yt_err *err) {
   size_t rows = b->frames ? b->frames : (size_t)(num_frames > 0 ? num_frames : 0);
   size_t row_bytes = (size_t)b->dim * yt_dtype_size(b->dtype);
   /* at least one row of room, so a 0-row video still gets a valid pointer */
-  if (grow((void **)&b->features, &b->rows_cap, b->rows + rows + 1, row_bytes ? row_bytes : 1, err)) return NULL;
-  uint8_t *p = b->features + b->rows * row_bytes;
-  memset(p, 0, rows * row_bytes);
+  if (grow_buf(&b->features, b->rows * row_bytes, (b->rows + rows + 1) * (row_bytes ? row_bytes : 1), err))
+    return NULL;
   b->reserved = 1;
+  return (uint8_t *)b->features.data + b->rows * row_bytes;
+}
+
+void *yt_batch_rows_reserve(yt_batch_builder *b, int32_t num_frames, yt_err *err) {
+  uint8_t *p = next_rows(b, num_frames, err);
+  size_t rows = b->frames ? b->frames : (size_t)(num_frames > 0 ? num_frames : 0);
+  if (p) memset(p, 0, rows * b->dim * yt_dtype_size(b->dtype));
   return p;
+}
+
+void *yt_batch_rows_alloc(yt_batch_builder *b, int32_t num_frames, yt_err *err) {
+  return next_rows(b, num_frames, err);
+}
+
+void yt_batch_builder_use(yt_batch_builder *b, yt_buf *store) {
+  yt_buf_free(&b->features);
+  b->features = *store;
+  b->rows = 0;
+  *store = (yt_buf){0};
 }
 
 int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char *id, size_t id_len,
@@ -157,9 +208,11 @@ int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char
   if (grow((void **)&b->ids, &b->ids_cap, b->ids_len + id_len, 1, err)) return YT_ENOMEM;
   if (grow((void **)&b->labels, &b->labels_cap, b->labels_len + n_labels, sizeof *b->labels, err)) return YT_ENOMEM;
   if (rows || !b->reserved) { /* rows NULL without a reservation: zero rows (num_frames 0, or padding) */
-    uint8_t *dst = yt_batch_rows_reserve(b, num_frames, err);
+    uint8_t *dst = next_rows(b, num_frames, err);
     if (!dst) return YT_ENOMEM;
-    if (rows) memcpy(dst, rows, (size_t)kept * row_bytes);
+    size_t n_rows = b->frames ? b->frames : (size_t)kept, copied = rows ? (size_t)kept : 0;
+    if (copied) memcpy(dst, rows, copied * row_bytes);
+    memset(dst + copied * row_bytes, 0, (n_rows - copied) * row_bytes); /* only the padding */
   }
   b->reserved = 0;
   if (b->n == 0) b->id_off[0] = b->label_off[0] = 0;
@@ -204,10 +257,10 @@ int yt_batch_to_msg(yt_batch_builder *b, yt_msg *m, yt_err *err) {
   else free(b->ids);
   if (!rc) rc = yt_msg_add_owned(m, b->labels, b->labels_len * 4, err);
   else free(b->labels);
-  if (!rc) rc = yt_msg_add_owned(m, b->features, feat_len, err);
-  else free(b->features);
-  b->ids = NULL, b->labels = NULL, b->features = NULL;
-  b->ids_len = b->ids_cap = b->labels_len = b->labels_cap = b->rows = b->rows_cap = 0;
+  if (!rc) rc = add_storage(m, &b->features, feat_len, err);
+  else yt_buf_free(&b->features);
+  b->ids = NULL, b->labels = NULL;
+  b->ids_len = b->ids_cap = b->labels_len = b->labels_cap = b->rows = 0;
   b->n = 0;
   if (rc) yt_msg_clear(m);
   return rc;
@@ -215,7 +268,8 @@ int yt_batch_to_msg(yt_batch_builder *b, yt_msg *m, yt_err *err) {
 
 void yt_batch_builder_free(yt_batch_builder *b) {
   free(b->shard), free(b->index), free(b->num_frames), free(b->id_off), free(b->label_off);
-  free(b->ids), free(b->labels), free(b->features);
+  free(b->ids), free(b->labels);
+  yt_buf_free(&b->features);
   memset(b, 0, sizeof *b);
 }
 

@@ -79,12 +79,16 @@ typedef struct yt_records_builder {
   char *shard_name;
   uint64_t *index;
   uint32_t *len;
-  uint8_t *data;
-  size_t n, cap, bytes, bytes_cap;
+  yt_buf data; /* payloads back to back: bytes used of data.len */
+  size_t n, cap, bytes;
 } yt_records_builder;
 
 void yt_records_builder_init(yt_records_builder *b, uint32_t shard, const char *shard_name);
 int yt_records_add(yt_records_builder *b, uint64_t index, const void *data, size_t len, yt_err *err);
+/* The next message's payload bytes go into *store (moved in; its len is the
+ * room). For a node that allocates its output where it is sent from
+ * (yt_node_alloc_frame); outgrowing it moves the bytes to malloc'd memory. */
+void yt_records_builder_use(yt_records_builder *b, yt_buf *store);
 /* Moves the built frames into m (a DATA message with records = n) and resets b
  * to empty for the same shard (flags cleared). */
 int yt_records_to_msg(yt_records_builder *b, yt_msg *m, yt_err *err);
@@ -130,8 +134,8 @@ typedef struct yt_batch_builder {
   size_t ids_len, ids_cap;
   int32_t *labels;
   size_t labels_len, labels_cap;
-  uint8_t *features;
-  size_t rows, rows_cap;
+  yt_buf features; /* rows used of features.len bytes */
+  size_t rows;
   int reserved; /* the next video's rows were reserved (yt_batch_rows_reserve) */
 } yt_batch_builder;
 
@@ -147,6 +151,11 @@ int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char
  * set. Write the rows, then call yt_batch_add with rows = NULL and the same
  * num_frames. */
 void *yt_batch_rows_reserve(yt_batch_builder *b, int32_t num_frames, yt_err *err);
+/* The same without zeroing, for a caller that writes every row. */
+void *yt_batch_rows_alloc(yt_batch_builder *b, int32_t num_frames, yt_err *err);
+/* The next message's rows go into *store (moved in; its len is the room), as
+ * yt_records_builder_use. Call with no rows added yet. */
+void yt_batch_builder_use(yt_batch_builder *b, yt_buf *store);
 /* Moves the frames into m (DATA, records = n); b is reset, same dim/dtype/frames. */
 int yt_batch_to_msg(yt_batch_builder *b, yt_msg *m, yt_err *err);
 void yt_batch_builder_free(yt_batch_builder *b);

@@ -17,6 +17,7 @@
 #   b0 the same with YT_SHM_POOL_MB=0 (no shared-memory frames: all inline)
 #   c  yt8m-flow run, dequantize x2           float32 rows
 #   a8 one process, dequantize dtype = uint8  (harness chain)
+#   a8' the same, --direct
 #   d  yt8m-flow run, dequantize x1, uint8    (the cost of shipping floats:
 #   d0 the same with YT_SHM_POOL_MB=0          (inline)
 #   e  yt8m-flow run, dequantize x2, uint8     4x fewer bytes on two edges)
@@ -139,7 +140,7 @@ write_flow "$WORK/runs/deq1_u8.flow" 1 uint8
 write_flow "$WORK/runs/deq2_u8.flow" 2 uint8
 
 # --- variants -------------------------------------------------------------------------
-VARIANTS=(a a_dir b b0 c a8 d d0 e f)
+VARIANTS=(a a_dir b b0 c a8 a8_dir d d0 e f)
 declare -A DESC=(
     [a]="a  1 process (harness)      f32"
     [a_dir]="a' 1 process (--direct)     f32"
@@ -147,6 +148,7 @@ declare -A DESC=(
     [b0]="b0 run x1, frames inline    f32"
     [c]="c  run, dequantize x2       f32"
     [a8]="a8 1 process (harness)      u8"
+    [a8_dir]="a8' 1 process (--direct)    u8"
     [d]="d  run, dequantize x1       u8"
     [d0]="d0 run x1, frames inline    u8"
     [e]="e  run, dequantize x2       u8"
@@ -180,10 +182,10 @@ EOF
 run_variant() {
     local v=$1 r=$2 log="$WORK/runs/$1.$2.log" out t0 t1
     case $v in
-        a|a_dir|a8)
+        a|a_dir|a8|a8_dir)
             local args=(--pattern "$PATTERN" --batch-size "$BATCH" --repeat 1)
-            [ "$v" = a_dir ] && args+=(--direct)
-            [ "$v" = a8 ] && args+=(--dtype uint8)
+            case $v in a_dir|a8_dir) args+=(--direct) ;; esac
+            case $v in a8|a8_dir) args+=(--dtype uint8) ;; esac
             "$BP" "${args[@]}" >"$log" 2>&1 || { cat "$log" >&2; die "bench_pipeline ($v) failed (log above)"; }
             out=$(grep '^bench_pipeline: mode=' "$log" | tail -n1)
             [ -n "$out" ] || { cat "$log" >&2; die "no summary line from bench_pipeline ($v)"; }
@@ -238,29 +240,31 @@ echo "stages:  tfrecord_reader -> dequantize -> batcher (batch_size $BATCH, max_
 echo "repeats: $REPEAT, interleaved (medians); 1-process times are bench_pipeline's loop, run times the"
 echo "         command's wall time (run startup and teardown included; row f measures them alone)"
 echo
-printf '  %-34s %9s %10s %10s %9s %9s\n' "variant" "median_s" "records/s" "input MB/s" "vs a" "vs 1p same dtype"
+printf '  %-34s %9s %10s %10s %7s %10s %10s\n' "variant" "median_s" "records/s" "input MB/s" "vs a" "vs 1p harn" "vs 1p dir"
 declare -A MED
 for v in "${VARIANTS[@]}"; do
     # shellcheck disable=SC2086
     MED[$v]=$(median ${SECS[$v]})
 done
+# the one-process baselines of a variant's dtype: harness chain, direct calls
+harness_of() { case $1 in a8|a8_dir|d|d0|e) echo "${MED[a8]}" ;; *) echo "${MED[a]}" ;; esac; }
+direct_of() { case $1 in a8|a8_dir|d|d0|e) echo "${MED[a8_dir]}" ;; *) echo "${MED[a_dir]}" ;; esac; }
 for v in "${VARIANTS[@]}"; do
-    base=${MED[a]}
-    case $v in a8|d|d0|e) base=${MED[a8]} ;; esac
     if [ "$v" = f ]; then
-        printf '  %-34s %9.4f %10s %10s %9s %9s\n' "${DESC[$v]}" "${MED[$v]}" "-" "-" "-" "-"
+        printf '  %-34s %9.4f %10s %10s %7s %10s %10s\n' "${DESC[$v]}" "${MED[$v]}" "-" "-" "-" "-" "-"
     else
-        printf '  %-34s %9.4f %10.1f %10.1f %9.3f %9.3f\n' "${DESC[$v]}" "${MED[$v]}" \
+        printf '  %-34s %9.4f %10.1f %10.1f %7.3f %10.3f %10.3f\n' "${DESC[$v]}" "${MED[$v]}" \
             "$(calc '%.4f' "$RECORDS / ${MED[$v]}")" "$(calc '%.4f' "$BYTES / 1e6 / ${MED[$v]}")" \
-            "$(calc '%.6f' "${MED[a]} / ${MED[$v]}")" "$(calc '%.6f' "$base / ${MED[$v]}")"
+            "$(calc '%.6f' "${MED[a]} / ${MED[$v]}")" "$(calc '%.6f' "$(harness_of "$v") / ${MED[$v]}")" \
+            "$(calc '%.6f' "$(direct_of "$v") / ${MED[$v]}")"
     fi
 done
-echo "  (vs a, vs 1p same dtype: throughput ratios, > 1 faster; d and e are compared with a8)"
-line="  run time minus the fixed cost (f):"
+echo "  (throughput ratios, > 1 faster: vs a; vs the one-process run of the same dtype, harness chain"
+echo "   (copies each message between stages) and direct (no copies: the strongest baseline))"
+line="  run time minus the fixed cost (f), vs 1p direct:"
 for v in b b0 c d d0 e; do
-    base=${MED[a]}; case $v in d|d0|e) base=${MED[a8]} ;; esac
     net=$(calc '%.6f' "${MED[$v]} - ${MED[f]}")
-    line="$line $v $(calc '%.4f' "$net") s ($(calc '%.3f' "$base / $net") vs 1p);"
+    line="$line $v $(calc '%.4f' "$net") s ($(calc '%.3f' "$(direct_of "$v") / $net"));"
 done
 echo "$line"
 echo

@@ -1,5 +1,6 @@
-/* test_shm.c: the shared-memory frame pool (transport/shm.h): ring
- * allocation, reclaim out of order, wrap, "no room" instead of blocking, and a
+/* test_shm.c: the shared-memory frame pool (transport/shm.h): first-fit
+ * allocation, room reused out of order, "no room" instead of blocking, frames
+ * built in place (alloc + claim, unused room given back), and a
  * real producer -> consumer over ipc in two processes where big frames travel
  * as descriptors and arrive intact, and every chunk comes back. */
 #include <stdint.h>
@@ -52,33 +53,66 @@ static void test_ring(void) {
     yt_shm_ref(ch[i]); /* what a send does */
     yt_shm_unref(ch[i]); /* the producer's hold, as yt_wire_free */
   }
-  /* release the middle one first: the oldest still blocks the ring */
+  /* release the middle one first: its room is reused, first fit from the
+   * front, while the others are still held */
+  const uint8_t *front = b[0].data, *room1 = b[1].data;
   yt_buf_free(&b[1]);
   void *c4;
-  CHECK(yt_shm_put(p, data, 300 * KB, desc[4], &c4) == 0, "no room while the oldest chunk is held");
-  yt_buf_free(&b[0]);
-  /* now 600 KiB at the front are free (chunks 0 and 1): a put wraps there */
   fill(data, 300 * KB, 9);
-  CHECK(yt_shm_put(p, data, 300 * KB, desc[4], &c4) == 1, "put after the oldest chunks came back");
+  CHECK(yt_shm_put(p, data, 300 * KB, desc[4], &c4) == 1, "put into the room of a released chunk");
   yt_buf b4;
   CHECK(yt_shm_open_desc(desc[4], YT_SHM_DESC_SIZE, &b4, &err) == YT_OK, "%s", err.msg);
-  CHECK(same(b4.data, b4.len, 9), "wrapped chunk content");
-  CHECK(b4.data < b[2].data, "the put wrapped to the front of the pool");
+  CHECK(same(b4.data, b4.len, 9), "reused chunk content");
+  CHECK(b4.data == room1, "the put took chunk 1's room");
+  CHECK(same(b[0].data, b[0].len, 0) && same(b[2].data, b[2].len, 2), "held chunks untouched");
+  void *c5;
+  CHECK(yt_shm_put(p, data, 300 * KB, desc[5], &c5) == 0, "no room while three chunks are held");
+  yt_buf_free(&b[0]);
   yt_shm_unref(c4);
   yt_buf_free(&b4);
   yt_buf_free(&b[2]);
-  /* all back: the ring restarts at the front, so a big chunk fits again */
-  void *c5;
+  /* all back: first fit starts at the front again */
   CHECK(yt_shm_put(p, data, 300 * KB, desc[5], &c5) == 1, "empty pool takes a chunk again");
+  yt_buf b5;
+  CHECK(yt_shm_open_desc(desc[5], YT_SHM_DESC_SIZE, &b5, &err) == YT_OK, "%s", err.msg);
+  CHECK(b5.data == front, "an empty pool hands out its front");
+  yt_buf_free(&b5);
   yt_shm_unref(c5);
+  /* built in place: alloc, fill part of it, claim: the descriptor names the
+   * used bytes, and the unused room is free again at once */
+  yt_buf a;
+  CHECK(yt_shm_alloc(p, 400 * KB, &a) == 1 && a.owned && a.len == 400 * KB, "alloc 400 KiB");
+  fill(a.data, 100 * KB, 5);
+  a.len = 100 * KB;
+  void *ca;
+  uint8_t da[YT_SHM_DESC_SIZE];
+  CHECK(yt_shm_claim(p, &a, da, &ca) == 1 && !a.owned, "claim moves the hold");
+  void *cb;
+  CHECK(yt_shm_put(p, data, 300 * KB, desc[6], &cb) == 1, "the trimmed room is free");
+  yt_buf ba;
+  CHECK(yt_shm_open_desc(da, YT_SHM_DESC_SIZE, &ba, &err) == YT_OK && ba.len == 100 * KB && same(ba.data, ba.len, 5),
+        "claimed chunk: 100 KiB as written");
+  yt_buf_free(&ba);
+  yt_shm_unref(ca);
+  yt_shm_unref(cb);
+  /* a malloc'd buffer, or a chunk of another pool, is not claimed */
+  yt_buf m = {.data = malloc(64), .len = 64, .owned = 1};
+  CHECK(yt_shm_claim(p, &m, da, &ca) == 0 && m.owned, "malloc'd frame not claimed");
+  yt_buf_free(&m);
+  yt_shm_pool *q;
+  CHECK(yt_shm_pool_new(&q, 1024 * KB, &err) == YT_OK, "%s", err.msg);
+  CHECK(yt_shm_alloc(q, 1000, &a) == 1, "alloc in a second pool");
+  CHECK(yt_shm_claim(p, &a, da, &ca) == 0 && a.owned, "another pool's chunk not claimed");
+  yt_buf_free(&a);
+  yt_shm_pool_free(q);
   /* too big for the pool (more than half): always inline */
   uint8_t *big = calloc(1, 600 * KB);
   void *c6;
-  CHECK(yt_shm_put(p, big, 600 * KB, desc[6], &c6) == 0, "a frame over half the pool travels inline");
+  CHECK(yt_shm_put(p, big, 600 * KB, desc[7], &c6) == 0, "a frame over half the pool travels inline");
   free(big);
   /* bad descriptors are errors, not crashes */
   uint8_t bad[YT_SHM_DESC_SIZE];
-  memcpy(bad, desc[5], sizeof bad);
+  memcpy(bad, desc[6], sizeof bad);
   bad[32] = 1; /* offset not aligned */
   yt_buf x;
   CHECK(yt_shm_open_desc(bad, sizeof bad, &x, &err) == YT_ECORRUPT, "misaligned chunk offset rejected");
