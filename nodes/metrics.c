@@ -36,7 +36,7 @@ typedef struct metrics_state {
 } metrics_state;
 
 static const yt_param_def params[] = {
-    {"num_classes", YT_P_INT, "3862", 1, 1e7, NULL, "C: the predictions' width"},
+    {"num_classes", YT_P_INT, "0", 0, 1e7, NULL, "C: the predictions' width; 0 = take it from the first batch"},
     {"top_k", YT_P_INT, "20", 1, 1e6, NULL, "predictions per video that enter GAP and mAP"},
     {"label_loss", YT_P_ENUM, "CrossEntropyLoss", YT_NORANGE, "CrossEntropyLoss|HingeLoss|SoftmaxLoss",
      "the loss the log lines report"},
@@ -60,7 +60,7 @@ static int init(yt_node *n, yt_err *err) {
   const char *l = yt_param_str(&n->params, "label_loss");
   s->loss = !strcmp(l, "HingeLoss") ? YT_LOSS_HINGE : !strcmp(l, "SoftmaxLoss") ? YT_LOSS_SOFTMAX : YT_LOSS_CE;
   s->step = -1;
-  return yt_metrics_init(&s->m, s->C, s->top_k, err);
+  return s->C ? yt_metrics_init(&s->m, s->C, s->top_k, err) : YT_OK; /* else at the first batch */
 }
 
 static int emit_scalars(yt_node *n, long long step, const char *const *tags, const double *v, int k, yt_err *err) {
@@ -82,6 +82,10 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   yt_batch bt;
   int rc = yt_batch_decode(&bt, m, err);
   if (rc < 0) return rc;
+  if (!s->C && bt.dtype == YT_DT_F32 && bt.dim > 0) { /* num_classes = 0: the model's width */
+    if ((rc = yt_metrics_init(&s->m, (int)bt.dim, s->top_k, err)) < 0) goto out;
+    s->C = (int)bt.dim;
+  }
   int B = (int)bt.n, C = s->C;
   if ((int)bt.dim != C || bt.dtype != YT_DT_F32) {
     rc = yt_fail(err, YT_EINVAL, "metrics: predictions of width %u, expected num_classes = %d float32", bt.dim, C);
