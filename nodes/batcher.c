@@ -140,7 +140,7 @@ static int to_batch(yt_node *n, batcher_state *st, uint32_t shard, uint64_t inde
   if (st->out.n == 0 && !st->out.features.data) { /* a new batch: its rows go where it is sent from */
     yt_buf store;
     size_t row_bytes = (size_t)st->dim * yt_dtype_size(st->dtype);
-    int rc = yt_node_alloc_frame(n, 0, (st->batch_size * st->frames + 1) * row_bytes, &store, err);
+    int rc = yt_node_alloc_frame(n, 0, st->batch_size * st->frames * row_bytes, &store, err);
     if (rc < 0) return rc;
     yt_batch_builder_use(&st->out, &store);
   }

@@ -175,7 +175,7 @@ static int emit_out(yt_node *n, deq_state *st, yt_err *err) {
 static int reserve_out(yt_node *n, deq_state *st, uint32_t videos, yt_err *err) {
   const yt_schema *s = &st->schema;
   size_t per_video = s->level == YT_LEVEL_VIDEO ? 1 : st->sample > 0 ? (size_t)st->sample : (size_t)s->max_frames;
-  size_t bytes = ((size_t)videos * per_video + 1) * (size_t)s->dim * yt_dtype_size(st->dtype);
+  size_t bytes = (size_t)videos * per_video * (size_t)s->dim * yt_dtype_size(st->dtype);
   if (st->out.n || bytes > YT_MSG_MAX_FRAME_BYTES) return YT_OK; /* the builder grows its own */
   yt_buf store;
   int rc = yt_node_alloc_frame(n, 0, bytes, &store, err);

@@ -285,10 +285,11 @@ static int run(yt_node *n, yt_err *err) {
       bool full = s->b.n >= s->max_records || s->b.bytes >= s->max_bytes;
       if (full && (rc = send(n, s, false, err)) < 0) return rc;
       if (s->b.n == 0 && !s->b.data.data) { /* a new message: built where it is sent from */
+        /* it closes at >= max_bytes, so it holds less than max_bytes + its last
+         * record; room for a last record as big as max(this one, max_bytes) */
+        size_t room = s->max_bytes + (rec.len > s->max_bytes ? rec.len : s->max_bytes);
         yt_buf store;
-        if ((rc = yt_node_alloc_frame(n, 0, s->max_bytes + (rec.len > s->max_bytes ? rec.len : s->max_bytes), &store,
-                                      err)) < 0)
-          return rc;
+        if ((rc = yt_node_alloc_frame(n, 0, room, &store, err)) < 0) return rc;
         yt_records_builder_use(&s->b, &store);
       }
       if ((rc = yt_records_add(&s->b, rec.index, rec.data, rec.len, err)) < 0) return rc;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "core/le.h"
+
 #define ZSTD_LEVEL 1 /* transport favours speed; shards use 3 */
 
 void yt_buf_free(yt_buf *b) {
@@ -58,41 +60,17 @@ const char *yt_msg_type_name(int type) {
   return type >= YT_MSG_DATA && type <= YT_MSG_CONTROL ? names[type] : names[0];
 }
 
-/* ---- little-endian fields ------------------------------------------------ */
-
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
-}
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) {
-  return (uint16_t)(p[0] | p[1] << 8);
-}
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
 
 void yt_msg_header_encode(const yt_msg *m, uint8_t out[YT_MSG_HEADER_SIZE]) {
-  put32(out + 0, YT_MSG_MAGIC);
-  put16(out + 4, YT_MSG_VERSION);
-  put16(out + 6, m->type);
-  put64(out + 8, m->seq);
-  put32(out + 16, m->producer);
-  put16(out + 20, m->codec);
-  put16(out + 22, (uint16_t)m->nframes);
-  put32(out + 24, m->records);
-  put32(out + 28, m->shm);
+  yt_put32(out + 0, YT_MSG_MAGIC);
+  yt_put16(out + 4, YT_MSG_VERSION);
+  yt_put16(out + 6, m->type);
+  yt_put64(out + 8, m->seq);
+  yt_put32(out + 16, m->producer);
+  yt_put16(out + 20, m->codec);
+  yt_put16(out + 22, (uint16_t)m->nframes);
+  yt_put32(out + 24, m->records);
+  yt_put32(out + 28, m->shm);
 }
 
 int yt_msg_header_decode(yt_msg *m, const void *hdr, size_t len, size_t payload_frames, yt_err *err) {
@@ -102,8 +80,8 @@ int yt_msg_header_decode(yt_msg *m, const void *hdr, size_t len, size_t payload_
                    "message header: %zu bytes, expected %d (a truncated message, or a peer that is not "
                    "yt8m-flow)",
                    len, YT_MSG_HEADER_SIZE);
-  uint32_t magic = get32(p), shm = get32(p + 28);
-  uint16_t version = get16(p + 4), type = get16(p + 6), codec = get16(p + 20), nframes = get16(p + 22);
+  uint32_t magic = yt_get32(p), shm = yt_get32(p + 28);
+  uint16_t version = yt_get16(p + 4), type = yt_get16(p + 6), codec = yt_get16(p + 20), nframes = yt_get16(p + 22);
   if (magic != YT_MSG_MAGIC)
     return yt_fail(err, YT_ECORRUPT,
                    "message header: bad magic 0x%08x, expected 0x%08x (a peer that is not yt8m-flow, or a "
@@ -135,8 +113,8 @@ int yt_msg_header_decode(yt_msg *m, const void *hdr, size_t len, size_t payload_
                    "message header: shared-memory frame mask 0x%08x does not fit %u %s payload frames (a "
                    "corrupted header)",
                    shm, nframes, codec == YT_CODEC_NONE ? "plain" : "compressed");
-  m->type = type, m->codec = codec, m->shm = shm, m->seq = get64(p + 8), m->producer = get32(p + 16);
-  m->records = get32(p + 24);
+  m->type = type, m->codec = codec, m->shm = shm, m->seq = yt_get64(p + 8), m->producer = yt_get32(p + 16);
+  m->records = yt_get32(p + 24);
   return YT_OK;
 }
 

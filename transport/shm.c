@@ -2,8 +2,8 @@
  *
  * Layout of a pool of S bytes (offsets from the mapping's start):
  *   0     pool header: magic, id, size
- *   64    chunks, each: 64-byte chunk header {refs, kind, size} then the data,
- *         size = header + data rounded up to 64, so data stays 64-byte aligned.
+ *   64    chunks, each: 64-byte chunk header {refs} then the data, rounded
+ *         up to 64 bytes, so data stays 64-byte aligned.
  * The producer alone allocates, first fit over its private list of live
  * chunks sorted by offset; a chunk leaves the list when its count is back to
  * zero (checked on the next allocation). First fit from the front keeps the
@@ -21,19 +21,22 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/le.h"
+
 #define POOL_MAGIC 0x4c4f4f5048535459ull /* "YTSHPOOL" */
 #define DESC_MAGIC 0x48535459u            /* "YTSH" */
 #define ALIGN 64
 #define START 64
 
-enum { CHUNK_DATA = 1 };
-
+/* What producer and consumers share of a chunk; its place and size are the
+ * producer's (live_chunk). */
 typedef struct chunk_hdr {
   _Atomic uint32_t refs;
-  uint32_t kind;
-  uint64_t size; /* whole chunk, header included, a multiple of ALIGN */
-  uint8_t pad[ALIGN - 16];
+  uint8_t pad[ALIGN - 4];
 } chunk_hdr;
+
+/* Bytes of a chunk for len data bytes: header + data rounded up to ALIGN. */
+static size_t chunk_bytes(size_t len) { return (sizeof(chunk_hdr) + len + ALIGN - 1) / ALIGN * ALIGN; }
 
 typedef struct pool_hdr {
   uint64_t magic, id, size;
@@ -53,22 +56,6 @@ struct yt_shm_pool {
   yt_shm_stats stats;
 };
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
 
 size_t yt_shm_pool_size_from_env(void) {
   const char *s = getenv("YT_SHM_POOL_MB");
@@ -159,29 +146,27 @@ static size_t alloc(yt_shm_pool *p, size_t need) {
 
 /* Hands out a chunk with room for len bytes (refs 1: the caller's hold). */
 static chunk_hdr *take(yt_shm_pool *p, size_t len) {
-  size_t need = (sizeof(chunk_hdr) + len + ALIGN - 1) / ALIGN * ALIGN;
+  size_t need = chunk_bytes(len);
   size_t off = need <= p->size / 2 ? alloc(p, need) : 0;
   if (!off) {
     p->stats.full++;
     return NULL;
   }
   chunk_hdr *c = at(p, off);
-  c->kind = CHUNK_DATA;
-  c->size = need;
   atomic_store_explicit(&c->refs, 1, memory_order_release);
   p->stats.put++;
   return c;
 }
 
 static void describe(const yt_shm_pool *p, const chunk_hdr *c, size_t len, uint8_t desc[YT_SHM_DESC_SIZE]) {
-  put32(desc, DESC_MAGIC);
-  put32(desc + 4, (uint32_t)getpid());
-  put32(desc + 8, (uint32_t)p->fd);
-  put32(desc + 12, 0);
-  put64(desc + 16, p->id);
-  put64(desc + 24, p->size);
-  put64(desc + 32, (uint64_t)((const uint8_t *)c - p->base));
-  put64(desc + 40, len);
+  yt_put32(desc, DESC_MAGIC);
+  yt_put32(desc + 4, (uint32_t)getpid());
+  yt_put32(desc + 8, (uint32_t)p->fd);
+  yt_put32(desc + 12, 0);
+  yt_put64(desc + 16, p->id);
+  yt_put64(desc + 24, p->size);
+  yt_put64(desc + 32, (uint64_t)((const uint8_t *)c - p->base));
+  yt_put64(desc + 40, len);
 }
 
 int yt_shm_put(yt_shm_pool *p, const void *data, size_t len, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk) {
@@ -211,17 +196,13 @@ int yt_shm_alloc(yt_shm_pool *p, size_t len, yt_buf *out) {
 int yt_shm_claim(yt_shm_pool *p, yt_buf *b, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk) {
   if (!p || !b->owned || b->release != yt_shm_unref) return 0;
   chunk_hdr *c = b->handle;
-  uint8_t *u = (uint8_t *)c;
-  if (u < p->base + START || u >= p->base + p->size || (const void *)(c + 1) != b->data) return 0; /* not ours */
-  size_t off = (size_t)(u - p->base);
-  size_t need = (sizeof(chunk_hdr) + b->len + ALIGN - 1) / ALIGN * ALIGN;
-  if (need > c->size) return 0; /* cannot happen for a buffer from yt_shm_alloc */
-  if (need < c->size) /* give back the room that was not used */
-    for (size_t i = 0; i < p->n_live; i++)
-      if (p->live[i].off == off) {
-        p->live[i].size = c->size = need;
-        break;
-      }
+  if ((const void *)(c + 1) != b->data) return 0;
+  size_t off = (uintptr_t)c - (uintptr_t)p->base; /* ours iff a live chunk of p starts there */
+  live_chunk *l = NULL;
+  for (size_t i = 0; i < p->n_live && !l; i++)
+    if (p->live[i].off == off) l = &p->live[i];
+  if (!l || chunk_bytes(b->len) > l->size) return 0;
+  l->size = chunk_bytes(b->len); /* give back the room that was not used */
   p->stats.bytes += b->len;
   describe(p, c, b->len, desc);
   *chunk = c;
@@ -279,14 +260,14 @@ static int map_pool(uint32_t pid, uint32_t fd, uint64_t id, uint64_t size, uint8
 
 int yt_shm_open_desc(const void *desc, size_t len, yt_buf *out, yt_err *err) {
   const uint8_t *d = desc;
-  if (len != YT_SHM_DESC_SIZE || get32(d) != DESC_MAGIC)
+  if (len != YT_SHM_DESC_SIZE || yt_get32(d) != DESC_MAGIC)
     return yt_fail(err, YT_ECORRUPT, "shared-memory descriptor: %zu bytes or bad magic", len);
-  uint64_t id = get64(d + 16), size = get64(d + 24), off = get64(d + 32), n = get64(d + 40);
+  uint64_t id = yt_get64(d + 16), size = yt_get64(d + 24), off = yt_get64(d + 32), n = yt_get64(d + 40);
   if (off < START || off % ALIGN || off + sizeof(chunk_hdr) + n > size)
     return yt_fail(err, YT_ECORRUPT, "shared-memory descriptor: chunk at %llu + %llu bytes outside the pool of %llu",
                    (unsigned long long)off, (unsigned long long)n, (unsigned long long)size);
   uint8_t *base = NULL;
-  int rc = map_pool(get32(d + 4), get32(d + 8), id, size, &base, err);
+  int rc = map_pool(yt_get32(d + 4), yt_get32(d + 8), id, size, &base, err);
   if (rc < 0) return rc;
   chunk_hdr *c = (chunk_hdr *)(base + off);
   *out = (yt_buf){.data = n ? (void *)(c + 1) : NULL, .len = n, .owned = 1, .release = yt_shm_unref, .handle = c};

@@ -169,22 +169,24 @@ static int reserve_video(yt_batch_builder *b, yt_err *err) {
   return YT_OK;
 }
 
-/* Room for the next video's rows: (frames > 0 ? frames : num_frames) rows, not
- * zeroed. */
+/* Rows the next video takes: frames when padding, else its own. */
+static size_t video_rows(const yt_batch_builder *b, int32_t num_frames) {
+  return b->frames ? b->frames : (size_t)(num_frames > 0 ? num_frames : 0);
+}
+
+/* Room for the next video's rows, not zeroed. */
 static uint8_t *next_rows(yt_batch_builder *b, int32_t num_frames, yt_err *err) {
-  size_t rows = b->frames ? b->frames : (size_t)(num_frames > 0 ? num_frames : 0);
-  size_t row_bytes = (size_t)b->dim * yt_dtype_size(b->dtype);
-  /* at least one row of room, so a 0-row video still gets a valid pointer */
-  if (grow_buf(&b->features, b->rows * row_bytes, (b->rows + rows + 1) * (row_bytes ? row_bytes : 1), err))
-    return NULL;
+  size_t rows = video_rows(b, num_frames), row_bytes = (size_t)b->dim * yt_dtype_size(b->dtype);
+  /* at least one byte of room, so a 0-row video still gets a valid pointer */
+  size_t need = (b->rows + rows) * row_bytes;
+  if (grow_buf(&b->features, b->rows * row_bytes, need ? need : 1, err)) return NULL;
   b->reserved = 1;
   return (uint8_t *)b->features.data + b->rows * row_bytes;
 }
 
 void *yt_batch_rows_reserve(yt_batch_builder *b, int32_t num_frames, yt_err *err) {
   uint8_t *p = next_rows(b, num_frames, err);
-  size_t rows = b->frames ? b->frames : (size_t)(num_frames > 0 ? num_frames : 0);
-  if (p) memset(p, 0, rows * b->dim * yt_dtype_size(b->dtype));
+  if (p) memset(p, 0, video_rows(b, num_frames) * b->dim * yt_dtype_size(b->dtype));
   return p;
 }
 
@@ -210,7 +212,7 @@ int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char
   if (rows || !b->reserved) { /* rows NULL without a reservation: zero rows (num_frames 0, or padding) */
     uint8_t *dst = next_rows(b, num_frames, err);
     if (!dst) return YT_ENOMEM;
-    size_t n_rows = b->frames ? b->frames : (size_t)kept, copied = rows ? (size_t)kept : 0;
+    size_t n_rows = video_rows(b, kept), copied = rows ? (size_t)kept : 0;
     if (copied) memcpy(dst, rows, copied * row_bytes);
     memset(dst + copied * row_bytes, 0, (n_rows - copied) * row_bytes); /* only the padding */
   }

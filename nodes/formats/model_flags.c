@@ -10,37 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/sbuf.h"
+
 static const char *const STARTER[5] = {"model", "feature_sizes", "feature_names", "frame_features",
                                        "label_loss"};
 
 /* ------------------------------------------------------------------ formatting */
-
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-  bool oom;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t c = b->cap ? b->cap : 256;
-    while (c < b->len + n + 1) c *= 2;
-    char *p = realloc(b->p, c);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->p = p;
-    b->cap = c;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = 0;
-}
-static void puts_(sbuf *b, const char *s) {
-  put(b, s, strlen(s));
-}
 
 /* Next code point of UTF-8 s (advancing *i), or -1 when malformed. */
 static long utf8_next(const unsigned char *s, size_t n, size_t *i) {
@@ -75,46 +50,46 @@ static long utf8_next(const unsigned char *s, size_t n, size_t *i) {
 }
 
 /* A JSON string as Python's json.dumps (ensure_ascii=True) writes it. */
-static bool put_str(sbuf *b, const char *s) {
+static bool put_str(yt_sbuf *b, const char *s) {
   size_t n = strlen(s), i = 0;
   char e[32];
-  put(b, "\"", 1);
+  yt_sbuf_put(b, "\"", 1);
   while (i < n) {
     long cp = utf8_next((const unsigned char *)s, n, &i);
     if (cp < 0) return false;
     if (cp == '"')
-      puts_(b, "\\\"");
+      yt_sbuf_puts(b, "\\\"");
     else if (cp == '\\')
-      puts_(b, "\\\\");
+      yt_sbuf_puts(b, "\\\\");
     else if (cp == '\n')
-      puts_(b, "\\n");
+      yt_sbuf_puts(b, "\\n");
     else if (cp == '\r')
-      puts_(b, "\\r");
+      yt_sbuf_puts(b, "\\r");
     else if (cp == '\t')
-      puts_(b, "\\t");
+      yt_sbuf_puts(b, "\\t");
     else if (cp == '\b')
-      puts_(b, "\\b");
+      yt_sbuf_puts(b, "\\b");
     else if (cp == '\f')
-      puts_(b, "\\f");
+      yt_sbuf_puts(b, "\\f");
     else if (cp >= 0x20 && cp <= 0x7E) {
       e[0] = (char)cp;
-      put(b, e, 1);
+      yt_sbuf_put(b, e, 1);
     } else if (cp < 0x10000) {
       snprintf(e, sizeof e, "\\u%04lx", cp);
-      puts_(b, e);
+      yt_sbuf_puts(b, e);
     } else {
       long v = cp - 0x10000;
       snprintf(e, sizeof e, "\\u%04lx\\u%04lx", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
-      puts_(b, e);
+      yt_sbuf_puts(b, e);
     }
   }
-  put(b, "\"", 1);
+  yt_sbuf_put(b, "\"", 1);
   return true;
 }
 
 /* Python's repr(float): the shortest digits that read back, exponent form when the decimal
  * exponent is < -4 or >= 16, else fixed with at least one decimal ("1.0", "0.001", "1e-05"). */
-static void put_float(sbuf *b, double v) {
+static void put_float(yt_sbuf *b, double v) {
   char t[40], out[64];
   int p = 1;
   for (; p <= 17; p++) {
@@ -153,7 +128,7 @@ static void put_float(sbuf *b, double v) {
     else
       out[k++] = '0';
   }
-  put(b, out, k);
+  yt_sbuf_put(b, out, k);
 }
 
 int yt_model_flags_format(const yt_model_flags *mf, const yt_mf_value *extra, size_t n_extra, char **out,
@@ -179,15 +154,15 @@ int yt_model_flags_format(const yt_model_flags *mf, const yt_mf_value *extra, si
       return yt_fail(err, YT_EINVAL,
                      "model_flags: \"%s\": only string, int, float and bool values are written", x->key);
   }
-  sbuf b = {0};
+  yt_sbuf b = {0};
   bool ok = true;
-  put(&b, "{", 1);
+  yt_sbuf_put(&b, "{", 1);
   for (int i = 0; i < 5; i++) {
-    if (i) puts_(&b, ", ");
+    if (i) yt_sbuf_puts(&b, ", ");
     put_str(&b, STARTER[i]);
-    puts_(&b, ": ");
+    yt_sbuf_puts(&b, ": ");
     if (i == 3)
-      puts_(&b, mf->frame_features ? "true" : "false");
+      yt_sbuf_puts(&b, mf->frame_features ? "true" : "false");
     else if (!put_str(&b, sv[i])) {
       ok = false;
       break;
@@ -196,23 +171,23 @@ int yt_model_flags_format(const yt_model_flags *mf, const yt_mf_value *extra, si
   for (size_t i = 0; ok && i < n_extra; i++) {
     const yt_mf_value *x = &extra[i];
     char t[32];
-    puts_(&b, ", ");
+    yt_sbuf_puts(&b, ", ");
     if (!put_str(&b, x->key)) {
       ok = false;
       break;
     }
-    puts_(&b, ": ");
+    yt_sbuf_puts(&b, ": ");
     switch (x->type) {
     case YT_MF_STRING: ok = put_str(&b, x->s); break;
     case YT_MF_INT:
       snprintf(t, sizeof t, "%lld", (long long)x->i);
-      puts_(&b, t);
+      yt_sbuf_puts(&b, t);
       break;
     case YT_MF_FLOAT: put_float(&b, x->f); break;
-    default: puts_(&b, x->b ? "true" : "false"); break;
+    default: yt_sbuf_puts(&b, x->b ? "true" : "false"); break;
     }
   }
-  put(&b, "}", 1);
+  yt_sbuf_put(&b, "}", 1);
   if (!ok) {
     free(b.p);
     return yt_fail(err, YT_EINVAL, "model_flags: a key or value is not valid UTF-8");

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/sbuf.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c writes host-order tensor data: little-endian hosts only"
 #endif
@@ -200,53 +202,27 @@ int yt_st_writer_meta(yt_st_writer *w, const char *key, const char *value, yt_er
   return YT_OK;
 }
 
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-  bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t c = b->cap ? b->cap : 1024;
-    while (c < b->len + n + 1) c *= 2;
-    char *p = realloc(b->p, c);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->p = p;
-    b->cap = c;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = 0;
-}
-static void sb_str(sbuf *b, const char *s) {
-  sb_put(b, s, strlen(s));
-}
-static void sb_fmt(sbuf *b, const char *fmt, long long v) {
+static void sb_fmt(yt_sbuf *b, const char *fmt, long long v) {
   char t[32];
   int n = snprintf(t, sizeof t, fmt, v);
-  sb_put(b, t, (size_t)n);
+  yt_sbuf_put(b, t, (size_t)n);
 }
 /* A JSON string: quotes, backslash and control characters escaped, UTF-8 passed through. */
-static void sb_json(sbuf *b, const char *s) {
-  sb_put(b, "\"", 1);
+static void sb_json(yt_sbuf *b, const char *s) {
+  yt_sbuf_put(b, "\"", 1);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     char e[8];
     if (*p == '"')
-      sb_put(b, "\\\"", 2);
+      yt_sbuf_put(b, "\\\"", 2);
     else if (*p == '\\')
-      sb_put(b, "\\\\", 2);
+      yt_sbuf_put(b, "\\\\", 2);
     else if (*p < 0x20) {
       snprintf(e, sizeof e, "\\u%04x", *p);
-      sb_put(b, e, 6);
+      yt_sbuf_put(b, e, 6);
     } else
-      sb_put(b, (const char *)p, 1);
+      yt_sbuf_put(b, (const char *)p, 1);
   }
-  sb_put(b, "\"", 1);
+  yt_sbuf_put(b, "\"", 1);
 }
 
 static int cmp_item(const void *a, const void *b) {
@@ -287,7 +263,7 @@ static int commit(FILE *f, const char *tmp, const char *path, int rc, yt_err *er
 
 int yt_st_writer_write(yt_st_writer *w, const char *path, yt_err *err) {
   int rc = YT_OK;
-  sbuf h = {0};
+  yt_sbuf h = {0};
   st_item **order = malloc((w->n ? w->n : 1) * sizeof *order);
   char *tmp = malloc(strlen(path) + 5);
   FILE *f = NULL;
@@ -299,35 +275,35 @@ int yt_st_writer_write(yt_st_writer *w, const char *path, yt_err *err) {
   for (size_t i = 0; i < w->n; i++) order[i] = &w->t[i];
   qsort(order, w->n, sizeof *order, cmp_item);
   /* The header, compact like the upstream writer: __metadata__ first, then tensors in buffer order. */
-  sb_str(&h, "{");
+  yt_sbuf_puts(&h, "{");
   bool first = true;
   if (w->nm) {
-    sb_str(&h, "\"__metadata__\":{");
+    yt_sbuf_puts(&h, "\"__metadata__\":{");
     for (size_t i = 0; i < w->nm; i++) {
-      if (i) sb_str(&h, ",");
+      if (i) yt_sbuf_puts(&h, ",");
       sb_json(&h, w->mk[i]);
-      sb_str(&h, ":");
+      yt_sbuf_puts(&h, ":");
       sb_json(&h, w->mv[i]);
     }
-    sb_str(&h, "}");
+    yt_sbuf_puts(&h, "}");
     first = false;
   }
   size_t off = 0;
   for (size_t i = 0; i < w->n; i++) {
     const st_item *t = order[i];
-    if (!first) sb_str(&h, ",");
+    if (!first) yt_sbuf_puts(&h, ",");
     first = false;
     sb_json(&h, t->name);
-    sb_str(&h, ":{\"dtype\":\"");
-    sb_str(&h, yt_st_dtype_name(t->dtype));
-    sb_str(&h, "\",\"shape\":[");
+    yt_sbuf_puts(&h, ":{\"dtype\":\"");
+    yt_sbuf_puts(&h, yt_st_dtype_name(t->dtype));
+    yt_sbuf_puts(&h, "\",\"shape\":[");
     for (int d = 0; d < t->rank; d++) sb_fmt(&h, d ? ",%lld" : "%lld", (long long)t->shape[d]);
     sb_fmt(&h, "],\"data_offsets\":[%lld,", (long long)off);
     off += t->nbytes;
     sb_fmt(&h, "%lld]}", (long long)off);
   }
-  sb_str(&h, "}");
-  while (!h.oom && h.len % 8) sb_str(&h, " ");
+  yt_sbuf_puts(&h, "}");
+  while (!h.oom && h.len % 8) yt_sbuf_puts(&h, " ");
   if (h.oom) {
     rc = yt_fail(err, YT_ENOMEM, "%s: out of memory", path);
     goto fail;

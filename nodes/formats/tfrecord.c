@@ -11,10 +11,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "core/le.h"
 #include "crc32c.h"
-
-static inline uint64_t le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline uint32_t le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
 static bool ends_with(const char *s, const char *suf) {
   size_t n = strlen(s), m = strlen(suf);
@@ -188,8 +186,8 @@ int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
                    ": the file ends %zu bytes into the 12-byte header; the shard was cut short "
                    "(re-copy it)",
                    r->path, (unsigned long long)off, (unsigned long long)r->index, avail);
-  uint64_t len = le64(h);
-  uint32_t want = le32(h + 8), got = yt_crc32c_masked(h, 8);
+  uint64_t len = yt_get64(h);
+  uint32_t want = yt_get32(h + 8), got = yt_crc32c_masked(h, 8);
   if (want != got)
     return yt_fail(err, YT_ECORRUPT,
                    "%s: byte offset %llu (record %llu): " YT_TFR_LENGTH_CRC
@@ -205,7 +203,7 @@ int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
   h = r->buf + r->start;
   const uint8_t *data = h + 12;
   if (r->verify) {
-    want = le32(data + len);
+    want = yt_get32(data + len);
     got = yt_crc32c_masked(data, (size_t)len);
     if (want != got)
       return yt_fail(err, YT_ECORRUPT,

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/le.h"
+
 /* ------------------------------------------------------------------ CRC-32 (slicing by 8) */
 
 static uint32_t crc_tab[8][256];
@@ -44,9 +46,6 @@ uint32_t yt_crc32(uint32_t crc, const void *buf, size_t len) {
   return ~c;
 }
 
-static uint32_t le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* ------------------------------------------------------------------ inflate (RFC 1951) */
 
@@ -321,7 +320,7 @@ int yt_gunzip(const uint8_t *gz, size_t len, const char *name, uint8_t **out, si
   s->err = err;
   int rc = YT_OK;
   if (len >= 18) { /* size hint: the last member's ISIZE, within deflate's 1032:1 bound */
-    size_t hint = le32(gz + len - 4);
+    size_t hint = yt_get32(gz + len - 4);
     if (hint / 1032 <= len && (rc = grow(s, hint + 1)) < 0) goto fail;
   }
   size_t p = 0, members = 0;
@@ -382,17 +381,17 @@ int yt_gunzip(const uint8_t *gz, size_t len, const char *name, uint8_t **out, si
                    name, q, len - q);
       goto fail;
     }
-    uint32_t crc = yt_crc32(0, s->out + s->mstart, s->len - s->mstart), want = le32(gz + q);
+    uint32_t crc = yt_crc32(0, s->out + s->mstart, s->len - s->mstart), want = yt_get32(gz + q);
     if (crc != want) {
       rc = yt_fail(err, YT_ECORRUPT,
                    "%s: CRC mismatch in the gzip trailer at byte %zu: stored %08x, data %08x", name, q, want,
                    crc);
       goto fail;
     }
-    if (le32(gz + q + 4) != (uint32_t)(s->len - s->mstart)) {
+    if (yt_get32(gz + q + 4) != (uint32_t)(s->len - s->mstart)) {
       rc = yt_fail(err, YT_ECORRUPT,
                    "%s: length mismatch in the gzip trailer at byte %zu: stored %u, data %zu", name, q + 4,
-                   le32(gz + q + 4), s->len - s->mstart);
+                   yt_get32(gz + q + 4), s->len - s->mstart);
       goto fail;
     }
     p = q + 8;
