@@ -78,6 +78,8 @@ static const yt_param_def params[] = {
     {"dbof_add_batch_norm", YT_P_BOOL, "true", YT_NORANGE, NULL, "DbofModel: batch norms (else biases)"},
     {"dbof_pooling_method", YT_P_ENUM, "max", YT_NORANGE, "max|average", "DbofModel: pooling over frames"},
     {"dbof_activation", YT_P_ENUM, "sigmoid", YT_NORANGE, "sigmoid|relu6", "DbofModel: activation"},
+    {"batch_norm_decay", YT_P_FLOAT, "0.999", 0, 1, NULL,
+     "moving-average decay of the batch norms (slim's 0.999; 0.99 suits runs of a few thousand steps)"},
     {"max_steps", YT_P_INT, "0", 0, 9.2e18, NULL,
      "stop after this global step (the graph drains); 0 = when the input ends (num_epochs)"},
     {"export_model_steps", YT_P_INT, "1000", 0, 9.2e18, NULL, "checkpoint every N steps; 0 = only at the end"},
@@ -126,6 +128,7 @@ static int init(yt_node *n, yt_err *err) {
   c->dbof_add_batch_norm = yt_param_bool(p, "dbof_add_batch_norm");
   c->dbof_pooling = strcmp(yt_param_str(p, "dbof_pooling_method"), "max") ? YT_POOL_AVERAGE : YT_POOL_MAX;
   c->dbof_activation = strcmp(yt_param_str(p, "dbof_activation"), "relu6") ? YT_ACT_SIGMOID : YT_ACT_RELU6;
+  c->batch_norm_decay = (float)yt_param_float(p, "batch_norm_decay");
   c->seed = (uint64_t)yt_param_int(p, "seed");
   s->train_dir = yt_param_str(p, "train_dir");
   s->base_lr = yt_param_float(p, "base_learning_rate");

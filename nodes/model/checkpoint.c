@@ -36,6 +36,7 @@ char *yt_model_config_json(const yt_model_config *c) {
   cJSON_AddBoolToObject(o, "dbof_add_batch_norm", c->dbof_add_batch_norm);
   cJSON_AddStringToObject(o, "dbof_pooling_method", c->dbof_pooling == YT_POOL_MAX ? "max" : "average");
   cJSON_AddStringToObject(o, "dbof_activation", c->dbof_activation == YT_ACT_RELU6 ? "relu6" : "sigmoid");
+  cJSON_AddNumberToObject(o, "batch_norm_decay", c->batch_norm_decay);
   char seed[32];
   snprintf(seed, sizeof seed, "%" PRIu64, c->seed);
   cJSON_AddStringToObject(o, "seed", seed);
@@ -79,6 +80,7 @@ int yt_model_config_parse(const char *json, yt_model_config *c, yt_err *err) {
   GET("dbof_cluster_size", dbof_cluster_size, int)
   GET("dbof_hidden_size", dbof_hidden_size, int)
   GET("dbof_add_batch_norm", dbof_add_batch_norm, int)
+  GET("batch_norm_decay", batch_norm_decay, float)
 #undef GET
   const cJSON *p = cJSON_GetObjectItem(o, "dbof_pooling_method");
   if (cJSON_IsString(p)) c->dbof_pooling = strcmp(p->valuestring, "max") ? YT_POOL_AVERAGE : YT_POOL_MAX;

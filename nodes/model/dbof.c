@@ -144,12 +144,12 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   yt_l2norm_forward(s->x0, s->x0, N, D); // x0 (N,D)
   if (s->bn) // x1 (N,D)
     yt_batchnorm_forward(s->x1, s->in_mean, s->in_rstd, BN_ARGS(s->in_bn), s->x0, BN_AFFINE(s->in_bn), N, D,
-                         training);
+                         training, m->cfg.batch_norm_decay);
   // x1 (N,D)  cluster_weights (D,K)  z (N,K)
   yt_matmul_forward(s->z, s->x1, yt_model_p(m, s->cw), s->bn ? NULL : yt_model_p(m, s->cb), N, D, K);
   if (s->bn) {
     yt_batchnorm_forward(s->a, s->c_mean, s->c_rstd, BN_ARGS(s->c_bn), s->z, BN_AFFINE(s->c_bn), N, K,
-                         training);
+                         training, m->cfg.batch_norm_decay);
     act_forward(s->act, s->a, s->a, (size_t)N * K);
   } else {
     act_forward(s->act, s->a, s->z, (size_t)N * K);
@@ -163,7 +163,7 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   yt_matmul_forward(s->hz, s->pooled, yt_model_p(m, s->hw), s->bn ? NULL : yt_model_p(m, s->hb), B, K, H);
   if (s->bn) {
     yt_batchnorm_forward(s->h, s->h_mean, s->h_rstd, BN_ARGS(s->h_bn), s->hz, BN_AFFINE(s->h_bn), B, H,
-                         training);
+                         training, m->cfg.batch_norm_decay);
     act_forward(s->act, s->h, s->h, (size_t)B * H);
   } else {
     act_forward(s->act, s->h, s->hz, (size_t)B * H);

@@ -114,8 +114,9 @@ void yt_softmax_backward(float *dx, const float *dout, const float *out, int N, 
 
 // x, out (N,C)  gamma, beta, mean, rstd, moving_mean, moving_var (C)
 void yt_batchnorm_forward(float *out, float *mean, float *rstd, float *moving_mean, float *moving_var,
-                          const float *x, const float *gamma, const float *beta, int N, int C, int training) {
-  const float momentum = (float)(1.0 - 0.999); /* tf: convert_to_tensor(1.0 - decay) */
+                          const float *x, const float *gamma, const float *beta, int N, int C, int training,
+                          float decay) {
+  const float momentum = (float)(1.0 - (double)decay); /* tf: convert_to_tensor(1.0 - decay) */
   for (int c0 = 0; c0 < C; c0 += COLS) {
     int cn = imin(COLS, C - c0);
     float scale[COLS], shift[COLS]; /* out = (x - shift) * scale + beta */

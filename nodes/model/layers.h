@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 /* slim.batch_norm as the starter builds it (REFERENCE.md 2.0). */
-#define YT_BN_DECAY 0.999f
+#define YT_BN_DECAY 0.999f /* the default of yt_model_config.batch_norm_decay */
 #define YT_BN_EPS 0.001f
 /* tf.nn.l2_normalize's floor on the sum of squares (REFERENCE.md 1.8). */
 #define YT_L2NORM_EPS 1e-12
@@ -54,7 +54,8 @@ void yt_softmax_backward(float *dx, const float *dout, const float *out, int N, 
  * mean and rstd are not touched (may be NULL).
  * x, out (N,C)  gamma, beta, mean, rstd, moving_mean, moving_var (C) */
 void yt_batchnorm_forward(float *out, float *mean, float *rstd, float *moving_mean, float *moving_var,
-                          const float *x, const float *gamma, const float *beta, int N, int C, int training);
+                          const float *x, const float *gamma, const float *beta, int N, int C, int training,
+                          float decay);
 /* After a training forward: dx += d/dx (batch statistics included),
  * dgamma += sum dout xhat, dbeta += sum dout, with xhat = (x-mean) rstd.
  * dout, x, dx (N,C)  mean, rstd, gamma, dgamma, dbeta (C) */

@@ -48,6 +48,7 @@ void yt_model_config_defaults(yt_model_config *cfg) {
   cfg->dbof_add_batch_norm = 1;
   cfg->dbof_pooling = YT_POOL_MAX;
   cfg->dbof_activation = YT_ACT_SIGMOID;
+  cfg->batch_norm_decay = YT_BN_DECAY;
   cfg->seed = 0;
 }
 
@@ -68,6 +69,8 @@ static int check_config(const yt_model_config *c, const yt_model_type *t, int ma
        c->max_frames);
   NEED(yt_loss_name(c->label_loss) != NULL, "%s: unknown label_loss %d", t->name, c->label_loss);
   NEED(c->l2_penalty >= 0 && c->moe_l2 >= 0, "%s: l2_penalty and moe_l2 must be >= 0", t->name);
+  NEED(c->batch_norm_decay >= 0 && c->batch_norm_decay <= 1, "%s: batch_norm_decay must be in [0, 1] (got %g)",
+       t->name, c->batch_norm_decay);
   if (t == &yt_model_moe || t == &yt_model_dbof)
     NEED(c->moe_num_mixtures >= 1, "%s: moe_num_mixtures must be at least 1 (got %d)", t->name,
          c->moe_num_mixtures);

@@ -41,6 +41,7 @@ typedef struct yt_model_config {
   int dbof_add_batch_norm; /* 1 */
   int dbof_pooling;      /* YT_POOL_*, max */
   int dbof_activation;   /* YT_ACT_*, sigmoid */
+  float batch_norm_decay; /* moving-average decay of every batch norm, 0.999 (slim's) */
   uint64_t seed;         /* initialization and frame sampling */
 } yt_model_config;
 

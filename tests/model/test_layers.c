@@ -178,7 +178,7 @@ static void test_forward_values(void) {
 typedef struct { float *x, *out, *r, *gamma, *beta, *mean, *rstd; int N, C; } bn_ctx;
 static double bn_fn(void *p) {
   bn_ctx *c = p;
-  yt_batchnorm_forward(c->out, c->mean, c->rstd, NULL, NULL, c->x, c->gamma, c->beta, c->N, c->C, 1);
+  yt_batchnorm_forward(c->out, c->mean, c->rstd, NULL, NULL, c->x, c->gamma, c->beta, c->N, c->C, 1, YT_BN_DECAY);
   return dot(c->r, c->out, (size_t)c->N * c->C);
 }
 
@@ -205,7 +205,7 @@ static void test_batchnorm_grad(void) {
 static void test_batchnorm_values(void) {
   float x[8] = {1, 0, 2, 0, 3, 0, 6, 4}, out[8], mean[2], rstd[2];
   float gamma[2] = {2, 0.5f}, beta[2] = {1, -1}, mm[2] = {0.3f, -0.2f}, mv[2] = {1.2f, 0.9f};
-  yt_batchnorm_forward(out, mean, rstd, mm, mv, x, gamma, beta, 4, 2, 1);
+  yt_batchnorm_forward(out, mean, rstd, mm, mv, x, gamma, beta, 4, 2, 1, YT_BN_DECAY);
   CHECK(mean[0] == 3 && mean[1] == 1, "batch means %g %g", mean[0], mean[1]);
   CHECK(fabs(rstd[0] - 1 / sqrt(3.5 + 0.001)) < 1e-7 && fabs(rstd[1] - 1 / sqrt(3 + 0.001)) < 1e-7,
         "rstd %g %g", rstd[0], rstd[1]);
@@ -221,12 +221,12 @@ static void test_batchnorm_values(void) {
         "moving_variance %.8f %.8f (want %.8f %.8f, unbiased batch variance)", mv[0], mv[1], v0, v1);
   /* inference uses the moving statistics */
   float y[2], in[2] = {0.5f, 2};
-  yt_batchnorm_forward(y, NULL, NULL, mm, mv, in, gamma, beta, 1, 2, 0);
+  yt_batchnorm_forward(y, NULL, NULL, mm, mv, in, gamma, beta, 1, 2, 0, YT_BN_DECAY);
   double y0 = 2 * (0.5 - mm[0]) / sqrt(mv[0] + 0.001) + 1, y1 = 0.5 * (2 - mm[1]) / sqrt(mv[1] + 0.001) - 1;
   CHECK(fabs(y[0] - y0) < 1e-6 && fabs(y[1] - y1) < 1e-6, "bn inference %g %g (want %g %g)", y[0], y[1], y0, y1);
   /* 1000 steps on a constant batch approach its statistics: 1 - 0.999^1000 = 63% of the way */
   float m2[2] = {0, 0}, v2[2] = {1, 1};
-  for (int i = 0; i < 1000; i++) yt_batchnorm_forward(out, mean, rstd, m2, v2, x, gamma, beta, 4, 2, 1);
+  for (int i = 0; i < 1000; i++) yt_batchnorm_forward(out, mean, rstd, m2, v2, x, gamma, beta, 4, 2, 1, YT_BN_DECAY);
   double f = 1 - pow(0.999, 1000);
   CHECK(fabs(m2[0] - 3 * f) < 1e-3 && fabs(v2[0] - (1 + (14.0 / 3 - 1) * f)) < 1e-3,
         "1000 moving updates: mean %g (want %g), var %g (want %g)", m2[0], 3 * f, v2[0], 1 + (14.0 / 3 - 1) * f);
