@@ -63,6 +63,10 @@ typedef struct yt_node_def {
    * OPENBLAS_NUM_THREADS=1: idle workers spin in sched_yield for a while after
    * start, which took ~0.04 s of CPU per process from the data nodes. */
   bool blas_threads;
+  /* Optional, for `inspect TYPE [--set k=v]`: a few lines about what these
+   * parameter values imply (train: the model's parameter count), written
+   * into buf; YT_OK, or an error when the values do not make a valid node. */
+  int (*describe)(const yt_params *p, char *buf, size_t cap, yt_err *err);
   int (*init)(yt_node *n, yt_err *err);
   int (*run)(yt_node *n, yt_err *err); /* sources (n_inputs == 0) */
   int (*process)(yt_node *n, int pad, const yt_msg *m, yt_err *err);

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # bench_frame_models.sh: frame-level models on the synthetic corpus of `gen`.
 # Generates a train split and a held-out validate split (same seed = same
-# concept), trains FrameLevelLogisticModel (graphs/train_frame_logistic.flow) and
-# DbofModel (graphs/train_frame_dbof.flow) for the same number of steps and
-# batch size, evaluates them with graphs/eval.flow, and prints GAP / Hit@1 /
+# concept), trains FrameLevelLogisticModel (graphs/train_frame_logistic.flow),
+# DbofModel (graphs/train_frame_dbof.flow), LstmModel (graphs/train_frame_lstm.flow)
+# and NetVLADModelLF (graphs/train_netvlad_small.flow) for the same number of
+# steps and batch size, evaluates them with graphs/eval.flow, and prints GAP / Hit@1 /
 # PERR / mAP beside the generator's oracle GAP figures (generator.json).
 #
 # Usage: tests/bench/bench_frame_models.sh [BUILD_DIR] [--videos N] [--val-videos M] [--steps S]
 #          [--classes K] [--batch-size B] [--lr X] [--cluster-size C] [--hidden-size H]
-#          [--iterations I] [--recal-steps R] [--variants "fll dbof dbof_recal dbof_nobn"]
+#          [--iterations I] [--recal-steps R] [--bn-decay X] [--lstm-cells N] [--lstm-lr X]
+#          [--netvlad-cluster K] [--netvlad-hidden H] [--netvlad-lr X]
+#          [--variants "fll dbof dbof_recal dbof_nobn dbof_bn lstm netvlad"]
 #          [--min-margin G] [--workdir DIR] [--keep]
 #
 # Rows (--variants):
@@ -22,6 +25,12 @@
 #               batch norm's true variance is about 1/1152, so eval with them is
 #               off until roughly 10k steps). Training steps stay S.
 #   dbof_nobn   DbofModel with dbof_add_batch_norm = false (biases), S steps
+#   dbof_bn     DbofModel with batch_norm_decay = X (--bn-decay, 0.99): moving
+#               averages that catch up within S steps, no recalibration
+#   lstm        LstmModel, 1 layer of --lstm-cells cells, lr --lstm-lr, S steps
+#   netvlad     NetVLADModelLF (graphs/train_netvlad_small.flow) with cluster
+#               --netvlad-cluster, hidden --netvlad-hidden, iterations I,
+#               batch_norm_decay X, lr --netvlad-lr, S steps
 # Columns: train_s = the train node's own seconds (first to last batch);
 # GAP/Hit@1/PERR/mAP on the validate split (eval.flow, sample_all = true);
 # GAP_trn = GAP on the first train shard (what the model fits: a large
@@ -43,7 +52,13 @@ CLUSTER=512
 HIDDEN=256
 ITER=30
 RECAL=9000
-VARIANTS="fll dbof dbof_recal"
+BN_DECAY=0.99
+LSTM_CELLS=256
+LSTM_LR=0.001
+NV_CLUSTER=32
+NV_HIDDEN=256
+NV_LR=0.001
+VARIANTS="fll dbof_bn lstm netvlad"
 MIN_MARGIN=
 WORK=
 KEEP=0
@@ -60,6 +75,12 @@ while [ $# -gt 0 ]; do
     --hidden-size) HIDDEN=$2; shift 2 ;;
     --iterations) ITER=$2; shift 2 ;;
     --recal-steps) RECAL=$2; shift 2 ;;
+    --bn-decay) BN_DECAY=$2; shift 2 ;;
+    --lstm-cells) LSTM_CELLS=$2; shift 2 ;;
+    --lstm-lr) LSTM_LR=$2; shift 2 ;;
+    --netvlad-cluster) NV_CLUSTER=$2; shift 2 ;;
+    --netvlad-hidden) NV_HIDDEN=$2; shift 2 ;;
+    --netvlad-lr) NV_LR=$2; shift 2 ;;
     --variants) VARIANTS=$2; shift 2 ;;
     --min-margin) MIN_MARGIN=$2; shift 2 ;;
     --workdir) WORK=$2; shift 2 ;;
@@ -130,7 +151,16 @@ for v in $VARIANTS; do
       # lr 0: the weights stay bit-identical, only the batch-norm moving averages move
       train dbof_recal train_frame_dbof.flow $((STEPS + RECAL)) "$WORK/dbof_recal" "${dbof[@]}" \
           --set base_learning_rate=0 --set batch_size=8 ;;
-    *) die "unknown variant $v (fll, dbof, dbof_recal, dbof_nobn)" ;;
+    dbof_bn) train dbof_bn train_frame_dbof.flow "$STEPS" "$WORK/dbof_bn" "${dbof[@]}" \
+                 --set train.batch_norm_decay="$BN_DECAY" --set train.start_new_model=true ;;
+    lstm) train lstm train_frame_lstm.flow "$STEPS" "$WORK/lstm" --set train.lstm_layers=1 \
+              --set train.lstm_cells="$LSTM_CELLS" --set base_learning_rate="$LSTM_LR" \
+              --set train.start_new_model=true ;;
+    netvlad) train netvlad train_netvlad_small.flow "$STEPS" "$WORK/netvlad" \
+                 --set train.netvlad_cluster_size="$NV_CLUSTER" --set train.netvlad_hidden_size="$NV_HIDDEN" \
+                 --set train.iterations="$ITER" --set train.batch_norm_decay="$BN_DECAY" \
+                 --set base_learning_rate="$NV_LR" --set train.start_new_model=true ;;
+    *) die "unknown variant $v (fll, dbof, dbof_recal, dbof_nobn, dbof_bn, lstm, netvlad)" ;;
   esac
   evaluate "$v" "$WORK/$v" "$VAL" "$WORK/$v.eval.json"
   evaluate "$v" "$WORK/$v" "$TRAIN0" "$WORK/$v.evaltrain.json"
@@ -140,7 +170,8 @@ done
 import json, re, sys
 work, genjson, steps, batch, recal, min_margin = sys.argv[1:7]
 variants = sys.argv[7:]
-names = {"fll": "FrameLevelLogistic", "dbof": "Dbof", "dbof_recal": "Dbof+bn_recal", "dbof_nobn": "Dbof(no bn)"}
+names = {"fll": "FrameLevelLogistic", "dbof": "Dbof", "dbof_recal": "Dbof+bn_recal", "dbof_nobn": "Dbof(no bn)",
+         "dbof_bn": "Dbof(bn decay)", "lstm": "Lstm", "netvlad": "NetVLAD"}
 print("%-19s %6s %5s %8s %7s %7s %7s %7s %7s %7s" % ("model", "steps", "batch", "train_s", "GAP", "Hit@1", "PERR",
       "mAP", "GAP_trn", "bGAP"))
 gaps = {}
@@ -163,8 +194,8 @@ print("%-19s %6s %5s %8s %7.4f  (gap_frames: prototypes known, per-frame; %d vid
       o["gap_frames"], o["videos_scored"]))
 print("%-19s %6s %5s %8s %7.4f  (gap_mean_pooling: prototypes known, mean frame)" % ("oracle", "-", "-", "-",
       o["gap_mean_pooling"]))
+d = [(gaps[v], v) for v in gaps if v.startswith("dbof")]
 if "fll" in gaps:
-    d = [(gaps[v], v) for v in gaps if v.startswith("dbof")]
     if d:
         best, v = max(d)
         margin = best - gaps["fll"]
@@ -172,5 +203,11 @@ if "fll" in gaps:
         if min_margin and margin < float(min_margin):
             print("FAIL: margin below %s" % min_margin)
             sys.exit(1)
+    for v in ("lstm", "netvlad"):
+        if v in gaps:
+            print("margin: %s GAP - FrameLevelLogistic GAP = %+.4f" % (names[v], gaps[v] - gaps["fll"]))
+if "netvlad" in gaps and d:
+    print("order: NetVLAD %.4f %s best DBoF %.4f" % (gaps["netvlad"], ">=" if gaps["netvlad"] >= max(d)[0] else "<",
+                                                    max(d)[0]))
 PYEOF
 echo "total wall time: $(echo "$(date +%s.%N) - $T_ALL" | bc | xargs printf '%.0f') s"
