@@ -50,7 +50,8 @@ typedef struct train_state {
 } train_state;
 
 static const yt_param_def params[] = {
-    {"model", YT_P_ENUM, "LogisticModel", YT_NORANGE, "LogisticModel|MoeModel|FrameLevelLogisticModel|DbofModel",
+    {"model", YT_P_ENUM, "LogisticModel", YT_NORANGE,
+     "LogisticModel|MoeModel|FrameLevelLogisticModel|DbofModel|LstmModel|NetVLADModelLF",
      "the starter code's --model"},
     {"train_dir", YT_P_STRING, NULL, YT_NORANGE, NULL,
      "checkpoints and model_flags.json go here; training resumes from the latest checkpoint in it"},
@@ -68,16 +69,34 @@ static const yt_param_def params[] = {
     {"clip_gradient_norm", YT_P_FLOAT, "1.0", 0, 1e9, NULL, "per-variable gradient norm clip; 0 = none"},
     {"regularization_penalty", YT_P_FLOAT, "1.0", 0, 1e9, NULL, "weight of the L2 terms in the loss"},
     {"moe_num_mixtures", YT_P_INT, "2", 1, 64, NULL, "MoE experts per class, not counting the dummy expert"},
-    {"moe_l2", YT_P_FLOAT, "1e-8", 0, 1, NULL, "L2 on the MoE weights"},
+    {"moe_l2", YT_P_FLOAT, "1e-8", 0, 1, NULL,
+     "L2 on the MoE weights (the 2018 winner's NetVLADModelLF: 1e-6)"},
     {"l2_penalty", YT_P_FLOAT, "1e-8", 0, 1, NULL, "L2 on the logistic weights"},
-    {"iterations", YT_P_INT, "30", 1, 100000, NULL, "DbofModel: frames sampled per video"},
+    {"iterations", YT_P_INT, "30", 1, 100000, NULL,
+     "DbofModel, NetVLADModelLF: frames sampled per video (the 2018 winner's NetVLADModelLF: 300)"},
     {"sample_random_frames", YT_P_BOOL, "true", YT_NORANGE, NULL,
-     "DbofModel: independent random frames (true) or a random run of consecutive frames"},
+     "DbofModel, NetVLADModelLF: independent random frames (true) or a random run of consecutive frames"},
     {"dbof_cluster_size", YT_P_INT, "8192", 1, 1e6, NULL, "DbofModel: K"},
     {"dbof_hidden_size", YT_P_INT, "1024", 1, 1e6, NULL, "DbofModel: H"},
     {"dbof_add_batch_norm", YT_P_BOOL, "true", YT_NORANGE, NULL, "DbofModel: batch norms (else biases)"},
     {"dbof_pooling_method", YT_P_ENUM, "max", YT_NORANGE, "max|average", "DbofModel: pooling over frames"},
     {"dbof_activation", YT_P_ENUM, "sigmoid", YT_NORANGE, "sigmoid|relu6", "DbofModel: activation"},
+    {"lstm_layers", YT_P_INT, "2", 1, 100, NULL, "LstmModel: stacked LSTM layers (the model's table caps it)"},
+    {"lstm_cells", YT_P_INT, "1024", 1, 1e5, NULL, "LstmModel: cells (H) of every layer"},
+    {"netvlad_cluster_size", YT_P_INT, "256", 1, 1e6, NULL,
+     "NetVLADModelLF: K clusters of the first feature's VLAD; the rest gets K/2 (the starter flag: 64)"},
+    {"netvlad_hidden_size", YT_P_INT, "1024", 1, 1e6, NULL, "NetVLADModelLF: H, the hidden layer"},
+    {"netvlad_add_batch_norm", YT_P_BOOL, "true", YT_NORANGE, NULL,
+     "NetVLADModelLF: input_bn, cluster_bn, gating_bn (else biases)"},
+    {"netvlad_relu", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "NetVLADModelLF: relu6 after the hidden layer, with hidden1_bn (the starter flag: true)"},
+    {"gating", YT_P_BOOL, "true", YT_NORANGE, NULL,
+     "NetVLADModelLF: context gating after the hidden layer (the starter flag: false)"},
+    {"moe_prob_gating", YT_P_BOOL, "true", YT_NORANGE, NULL,
+     "NetVLADModelLF: label gating of the MoE's probabilities (the starter flag: false)"},
+    {"lightvlad", YT_P_BOOL, "false", YT_NORANGE, NULL, "NetVLADModelLF: LightVLAD, no cluster centres"},
+    {"gating_remove_diag", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "NetVLADModelLF: both gatings leave out their matrix's diagonal"},
     {"batch_norm_decay", YT_P_FLOAT, "0.999", 0, 1, NULL,
      "moving-average decay of the batch norms (slim's 0.999; 0.99 suits runs of a few thousand steps)"},
     {"max_steps", YT_P_INT, "0", 0, 9.2e18, NULL,
@@ -128,6 +147,17 @@ static int init(yt_node *n, yt_err *err) {
   c->dbof_add_batch_norm = yt_param_bool(p, "dbof_add_batch_norm");
   c->dbof_pooling = strcmp(yt_param_str(p, "dbof_pooling_method"), "max") ? YT_POOL_AVERAGE : YT_POOL_MAX;
   c->dbof_activation = strcmp(yt_param_str(p, "dbof_activation"), "relu6") ? YT_ACT_SIGMOID : YT_ACT_RELU6;
+  c->lstm_layers = (int)yt_param_int(p, "lstm_layers");
+  c->lstm_cells = (int)yt_param_int(p, "lstm_cells");
+  c->netvlad_cluster_size = (int)yt_param_int(p, "netvlad_cluster_size");
+  c->netvlad_hidden_size = (int)yt_param_int(p, "netvlad_hidden_size");
+  c->netvlad_video_dim = schema.sizes[0]; /* the video VLAD takes the first feature (rgb) */
+  c->netvlad_add_batch_norm = yt_param_bool(p, "netvlad_add_batch_norm");
+  c->netvlad_relu = yt_param_bool(p, "netvlad_relu");
+  c->gating = yt_param_bool(p, "gating");
+  c->moe_prob_gating = yt_param_bool(p, "moe_prob_gating");
+  c->lightvlad = yt_param_bool(p, "lightvlad");
+  c->gating_remove_diag = yt_param_bool(p, "gating_remove_diag");
   c->batch_norm_decay = (float)yt_param_float(p, "batch_norm_decay");
   c->seed = (uint64_t)yt_param_int(p, "seed");
   s->train_dir = yt_param_str(p, "train_dir");
@@ -323,7 +353,7 @@ static void fini(yt_node *n) {
 
 const yt_node_def yt_node_train = {
     .name = "train",
-    .summary = "trains a model (Logistic, MoE, FrameLevelLogistic, DBoF) as the starter code's train.py",
+    .summary = "trains a model (Logistic, MoE, FrameLevelLogistic, DBoF, NetVLAD) as the starter's train.py",
     .inputs = {{"in", "batch", "batches from batcher (float32, or uint8 frames)"}},
     .n_inputs = 1,
     .outputs = {{"metrics", "metrics", "per-step loss, Hit@1, PERR, GAP, examples/s, learning rate"}},

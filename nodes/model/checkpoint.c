@@ -36,6 +36,17 @@ char *yt_model_config_json(const yt_model_config *c) {
   cJSON_AddBoolToObject(o, "dbof_add_batch_norm", c->dbof_add_batch_norm);
   cJSON_AddStringToObject(o, "dbof_pooling_method", c->dbof_pooling == YT_POOL_MAX ? "max" : "average");
   cJSON_AddStringToObject(o, "dbof_activation", c->dbof_activation == YT_ACT_RELU6 ? "relu6" : "sigmoid");
+  cJSON_AddNumberToObject(o, "lstm_layers", c->lstm_layers);
+  cJSON_AddNumberToObject(o, "lstm_cells", c->lstm_cells);
+  cJSON_AddNumberToObject(o, "netvlad_cluster_size", c->netvlad_cluster_size);
+  cJSON_AddNumberToObject(o, "netvlad_hidden_size", c->netvlad_hidden_size);
+  cJSON_AddNumberToObject(o, "netvlad_video_dim", c->netvlad_video_dim);
+  cJSON_AddBoolToObject(o, "netvlad_add_batch_norm", c->netvlad_add_batch_norm);
+  cJSON_AddBoolToObject(o, "netvlad_relu", c->netvlad_relu);
+  cJSON_AddBoolToObject(o, "gating", c->gating);
+  cJSON_AddBoolToObject(o, "moe_prob_gating", c->moe_prob_gating);
+  cJSON_AddBoolToObject(o, "lightvlad", c->lightvlad);
+  cJSON_AddBoolToObject(o, "gating_remove_diag", c->gating_remove_diag);
   cJSON_AddNumberToObject(o, "batch_norm_decay", c->batch_norm_decay);
   char seed[32];
   snprintf(seed, sizeof seed, "%" PRIu64, c->seed);
@@ -80,6 +91,17 @@ int yt_model_config_parse(const char *json, yt_model_config *c, yt_err *err) {
   GET("dbof_cluster_size", dbof_cluster_size, int)
   GET("dbof_hidden_size", dbof_hidden_size, int)
   GET("dbof_add_batch_norm", dbof_add_batch_norm, int)
+  GET("lstm_layers", lstm_layers, int)
+  GET("lstm_cells", lstm_cells, int)
+  GET("netvlad_cluster_size", netvlad_cluster_size, int)
+  GET("netvlad_hidden_size", netvlad_hidden_size, int)
+  GET("netvlad_video_dim", netvlad_video_dim, int)
+  GET("netvlad_add_batch_norm", netvlad_add_batch_norm, int)
+  GET("netvlad_relu", netvlad_relu, int)
+  GET("gating", gating, int)
+  GET("moe_prob_gating", moe_prob_gating, int)
+  GET("lightvlad", lightvlad, int)
+  GET("gating_remove_diag", gating_remove_diag, int)
   GET("batch_norm_decay", batch_norm_decay, float)
 #undef GET
   const cJSON *p = cJSON_GetObjectItem(o, "dbof_pooling_method");

@@ -9,6 +9,7 @@
  * Batch norms are per column over all rows (B*S rows for the two frame-level
  * ones), no L2 except the MoE's. Not here: the layers (layers.c). */
 #include "model/model_impl.h"
+#include "model/vlad.h"
 
 #include <math.h>
 #include <string.h>
@@ -86,34 +87,6 @@ static int build(yt_model *m, yt_err *err) {
   return YT_OK;
 }
 
-/* REFERENCE.md 2.6: SampleRandomFrames (idx = int(U n)), or SampleRandomSequence
- * (start = int(U (max(n - S, 0) + 1)), idx = min(start + t, n - 1)); with
- * sample_all in eval (random-frames path), slot t < n takes frame t. A video
- * with 0 frames reads its (zero) frame 0. */
-static void sample_frames(yt_model *m, dbof_state *s, const int32_t *num_frames, int B, int training) {
-  int S = s->S;
-  for (int b = 0; b < B; b++) {
-    int n = num_frames[b];
-    int32_t *ix = s->idx + (size_t)b * S;
-    if (m->cfg.sample_random_frames) {
-      for (int t = 0; t < S; t++) {
-        int k = (int)(yt_model_uniform(m) * (float)n);
-        ix[t] = k >= n ? (n > 0 ? n - 1 : 0) : k;
-      }
-      if (m->cfg.sample_all && !training)
-        for (int t = 0; t < S && t < n; t++) ix[t] = t;
-    } else {
-      int span = (n - S > 0 ? n - S : 0) + 1;
-      int start = (int)(yt_model_uniform(m) * (float)span);
-      if (start >= span) start = span - 1;
-      for (int t = 0; t < S; t++) {
-        int k = start + t < n - 1 ? start + t : n - 1;
-        ix[t] = k < 0 ? 0 : k;
-      }
-    }
-  }
-}
-
 static void act_forward(int act, float *out, const float *x, size_t n) {
   if (act == YT_ACT_RELU6)
     yt_relu6_forward(out, x, n);
@@ -136,11 +109,8 @@ static void act_backward(int act, float *dx, const float *dout, const float *out
 static void forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training) {
   dbof_state *s = m->state;
   int S = s->S, D = s->D, K = s->K, H = s->H, F = m->cfg.max_frames, N = B * S;
-  sample_frames(m, s, num_frames, B, training);
-  for (int b = 0; b < B; b++)
-    for (int t = 0; t < S; t++)
-      memcpy(s->x0 + ((size_t)b * S + t) * D, x + ((size_t)b * F + s->idx[(size_t)b * S + t]) * D,
-             (size_t)D * sizeof(float));
+  yt_model_sample_frames(m, s->idx, num_frames, B, S, training); /* REFERENCE.md 2.6 (sample.c) */
+  yt_gather_frames(s->x0, x, s->idx, B, S, F, D);
   yt_l2norm_forward(s->x0, s->x0, N, D); // x0 (N,D)
   if (s->bn) // x1 (N,D)
     yt_batchnorm_forward(s->x1, s->in_mean, s->in_rstd, BN_ARGS(s->in_bn), s->x0, BN_AFFINE(s->in_bn), N, D,

@@ -1,7 +1,8 @@
 /* model.c: the model interface (model.h): the table of model types, config
  * defaults and checks, the tensor table and the one parameter block, the
  * initializers, and the steps every model shares (checks, loss, L2 terms).
- * Not here: the models' layers (logistic.c, moe.c, frame_logistic.c, dbof.c). */
+ * Not here: the models' layers (logistic.c, moe.c, frame_logistic.c, dbof.c,
+ * netvlad.c), frame sampling (sample.c). */
 #include "model/model_impl.h"
 
 #include <math.h>
@@ -12,7 +13,7 @@
 #include "core/closest.h"
 
 static const yt_model_type *const types[] = {&yt_model_logistic, &yt_model_moe, &yt_model_frame_logistic,
-                                             &yt_model_dbof};
+                                             &yt_model_dbof, &yt_model_lstm, &yt_model_netvlad};
 enum { NTYPES = sizeof types / sizeof types[0] };
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -31,7 +32,9 @@ static uint64_t fnv1a(const char *s) {
 }
 
 void yt_model_config_defaults(yt_model_config *cfg) {
-  int frame = !strcmp(cfg->model, "FrameLevelLogisticModel") || !strcmp(cfg->model, "DbofModel");
+  int netvlad = !strcmp(cfg->model, "NetVLADModelLF");
+  int frame = !strcmp(cfg->model, "FrameLevelLogisticModel") || !strcmp(cfg->model, "DbofModel") ||
+              !strcmp(cfg->model, "LstmModel") || netvlad;
   cfg->num_classes = 3862;
   cfg->feature_dim = 1152;
   cfg->frame_features = frame;
@@ -48,6 +51,24 @@ void yt_model_config_defaults(yt_model_config *cfg) {
   cfg->dbof_add_batch_norm = 1;
   cfg->dbof_pooling = YT_POOL_MAX;
   cfg->dbof_activation = YT_ACT_SIGMOID;
+  cfg->lstm_layers = 2;
+  cfg->lstm_cells = 1024;
+  /* NetVLADModelLF: the starter flags' defaults (REFERENCE.md 2.7), and for a
+   * NetVLADModelLF the 2018 winner's (3.3): cluster size 256, iterations 300,
+   * no relu, context gating, label gating, moe_l2 1e-6 */
+  cfg->netvlad_cluster_size = netvlad ? 256 : 64;
+  cfg->netvlad_hidden_size = 1024;
+  cfg->netvlad_video_dim = 1024;
+  cfg->netvlad_add_batch_norm = 1;
+  cfg->netvlad_relu = !netvlad;
+  cfg->gating = netvlad;
+  cfg->moe_prob_gating = netvlad;
+  cfg->lightvlad = 0;
+  cfg->gating_remove_diag = 0;
+  if (netvlad) {
+    cfg->iterations = 300;
+    cfg->moe_l2 = 1e-6f;
+  }
   cfg->batch_norm_decay = YT_BN_DECAY;
   cfg->seed = 0;
 }
@@ -71,7 +92,7 @@ static int check_config(const yt_model_config *c, const yt_model_type *t, int ma
   NEED(c->l2_penalty >= 0 && c->moe_l2 >= 0, "%s: l2_penalty and moe_l2 must be >= 0", t->name);
   NEED(c->batch_norm_decay >= 0 && c->batch_norm_decay <= 1, "%s: batch_norm_decay must be in [0, 1] (got %g)",
        t->name, c->batch_norm_decay);
-  if (t == &yt_model_moe || t == &yt_model_dbof)
+  if (t == &yt_model_moe || t == &yt_model_dbof || t == &yt_model_lstm || t == &yt_model_netvlad)
     NEED(c->moe_num_mixtures >= 1, "%s: moe_num_mixtures must be at least 1 (got %d)", t->name,
          c->moe_num_mixtures);
   if (t == &yt_model_dbof) {
@@ -88,11 +109,44 @@ static int check_config(const yt_model_config *c, const yt_model_type *t, int ma
          "DbofModel: max_batch %d x iterations %d x cluster size %d is too large", max_batch, c->iterations,
          c->dbof_cluster_size);
   }
+  if (t == &yt_model_lstm) {
+    int most = (YT_MODEL_MAX_TENSORS - 3) / 2; /* a kernel and a bias per layer, 3 MoE tensors */
+    NEED(c->lstm_layers >= 1 && c->lstm_layers <= most, "LstmModel: lstm_layers must be in 1..%d (got %d)", most,
+         c->lstm_layers);
+    NEED(c->lstm_cells >= 1, "LstmModel: lstm_cells must be at least 1 (got %d)", c->lstm_cells);
+    double in = c->feature_dim > c->lstm_cells ? c->feature_dim : c->lstm_cells, G = 4.0 * c->lstm_cells;
+    NEED((in + c->lstm_cells) * G < 2147483647.0, "LstmModel: a kernel [%d + %d, 4 x %d] is too large",
+         c->feature_dim, c->lstm_cells, c->lstm_cells);
+    NEED((double)max_batch * c->max_frames < 2147483647.0 &&
+             (double)max_batch * (c->max_frames + 1) * G * c->lstm_layers < 1e12,
+         "LstmModel: max_batch %d x max_frames %d x 4 x lstm_cells %d x lstm_layers %d is too large", max_batch,
+         c->max_frames, c->lstm_cells, c->lstm_layers);
+  }
+  if (t == &yt_model_netvlad) {
+    int K = c->netvlad_cluster_size, V = c->netvlad_video_dim, A = c->feature_dim - V;
+    NEED(c->iterations >= 1, "NetVLADModelLF: iterations must be at least 1 (got %d)", c->iterations);
+    NEED(V >= 1 && V <= c->feature_dim,
+         "NetVLADModelLF: netvlad_video_dim (the first feature's size, %d) must be in 1..feature_dim %d", V,
+         c->feature_dim);
+    NEED(K >= (A > 0 ? 2 : 1), "NetVLADModelLF: netvlad_cluster_size must be at least %d (got %d)%s",
+         A > 0 ? 2 : 1, K, A > 0 ? ": the audio VLAD gets half of it" : "");
+    NEED(c->netvlad_hidden_size >= 1, "NetVLADModelLF: netvlad_hidden_size must be at least 1 (got %d)",
+         c->netvlad_hidden_size);
+    double P = (double)V * K + (double)A * (K / 2), N = (double)max_batch * c->iterations;
+    NEED(P < 2147483647.0 && P * c->netvlad_hidden_size < 1e12,
+         "NetVLADModelLF: a VLAD of %.0f values (netvlad_cluster_size %d) times netvlad_hidden_size %d is "
+         "too large", P, K, c->netvlad_hidden_size);
+    NEED(N < 2147483647.0 && N * (c->feature_dim > K ? c->feature_dim : K) < 1e12 && max_batch * P < 1e12,
+         "NetVLADModelLF: max_batch %d x iterations %d x (feature_dim %d, cluster size %d) is too large",
+         max_batch, c->iterations, c->feature_dim, K);
+  }
 #undef NEED
   return YT_OK;
 }
 
-int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_err *err) {
+/* dry: the tensor table and the activations of the build, no parameter block
+ * (yt_model_count_params) */
+static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, int dry, yt_err *err) {
   *out = NULL;
   const yt_model_type *t = NULL;
   const char *names[NTYPES];
@@ -104,7 +158,7 @@ int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_e
     const char *near = yt_closest(cfg->model, names, NTYPES);
     if (near) return yt_fail(err, YT_EUSAGE, "unknown model '%s': did you mean '%s'?", cfg->model, near);
     return yt_fail(err, YT_EUSAGE, "unknown model '%s' (known: LogisticModel, MoeModel, FrameLevelLogisticModel, "
-                                   "DbofModel)", cfg->model);
+                                   "DbofModel, LstmModel, NetVLADModelLF)", cfg->model);
   }
   int rc = check_config(cfg, t, max_batch, err);
   if (rc < 0) return rc;
@@ -113,9 +167,14 @@ int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_e
   m->cfg = *cfg;
   m->type = t;
   m->max_batch = max_batch;
+  m->dry_run = dry;
   yt_model_set_sampling_seed(m, cfg->seed);
   rc = t->build(m, err);
   if (rc < 0) goto fail;
+  if (dry) {
+    *out = m;
+    return YT_OK;
+  }
   size_t C = (size_t)cfg->num_classes;
   m->params = calloc(m->nparams ? m->nparams : 1, sizeof *m->params);
   m->grads = calloc(m->nparams ? m->nparams : 1, sizeof *m->grads);
@@ -136,6 +195,23 @@ int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_e
 fail:
   yt_model_free(m);
   return rc;
+}
+
+int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_err *err) {
+  return model_new(out, cfg, max_batch, 0, err);
+}
+
+int yt_model_count_params(const yt_model_config *cfg, size_t *trainable, size_t *total, yt_err *err) {
+  yt_model *m;
+  int rc = model_new(&m, cfg, 1, 1, err); /* batch 1: the build's activations are small */
+  if (rc < 0) return rc;
+  size_t tr = 0;
+  for (int i = 0; i < m->ntensors; i++)
+    if (m->tensor[i].trainable) tr += m->tensor[i].numel;
+  if (trainable) *trainable = tr;
+  if (total) *total = m->nparams;
+  yt_model_free(m);
+  return YT_OK;
 }
 
 void yt_model_free(yt_model *m) {

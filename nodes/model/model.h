@@ -23,7 +23,8 @@ enum { YT_POOL_MAX, YT_POOL_AVERAGE };
 enum { YT_ACT_SIGMOID, YT_ACT_RELU6 };
 
 typedef struct yt_model_config {
-  char model[48];        /* LogisticModel | MoeModel | FrameLevelLogisticModel | DbofModel */
+  char model[48];        /* LogisticModel | MoeModel | FrameLevelLogisticModel | DbofModel | LstmModel |
+                            NetVLADModelLF */
   int num_classes;       /* C, 3862 */
   int feature_dim;       /* D = sum of feature sizes (1152 frame level, 1024+128 video level) */
   int frame_features;    /* 0: input [B, D]; 1: input [B, F, D] with num_frames */
@@ -41,6 +42,22 @@ typedef struct yt_model_config {
   int dbof_add_batch_norm; /* 1 */
   int dbof_pooling;      /* YT_POOL_*, max */
   int dbof_activation;   /* YT_ACT_*, sigmoid */
+  /* LstmModel */
+  int lstm_layers;       /* stacked BasicLSTMCells, 2 */
+  int lstm_cells;        /* H of every layer, 1024 */
+  /* NetVLADModelLF (REFERENCE.md 2.7; also iterations, sample_*, moe_*). Defaults
+   * here are the starter flags'; yt_model_config_defaults gives a
+   * NetVLADModelLF the 2018 winner's where they differ (marked "winner"). */
+  int netvlad_cluster_size; /* K of the first feature's VLAD (the second gets K/2), 64; winner 256 */
+  int netvlad_hidden_size;  /* H, 1024 */
+  int netvlad_video_dim;    /* the first feature's columns (rgb, 1024); the rest form the audio VLAD;
+                               = feature_dim: one VLAD over all columns */
+  int netvlad_add_batch_norm; /* input_bn, cluster_bn, gating_bn (else biases), 1 */
+  int netvlad_relu;         /* relu6 after the hidden layer (hidden1_bn with add_batch_norm), 1; winner 0 */
+  int gating;               /* context gating after the hidden layer, 0; winner 1 */
+  int moe_prob_gating;      /* label gating of the MoE's probabilities, 0; winner 1 */
+  int lightvlad;            /* LightVLAD (NetRVLAD): no centres, 0 */
+  int gating_remove_diag;   /* both gatings leave out their matrix's diagonal, 0 */
   float batch_norm_decay; /* moving-average decay of every batch norm, 0.999 (slim's) */
   uint64_t seed;         /* initialization and frame sampling */
 } yt_model_config;
@@ -61,6 +78,11 @@ typedef struct yt_tensor_info {
 typedef struct yt_model yt_model;
 
 int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_err *err);
+/* The floats a model of cfg would hold, without allocating its parameter
+ * block: *trainable (what Adam updates) and *total (batch-norm moving
+ * statistics included). Either pointer may be NULL. Checks cfg as
+ * yt_model_new does. */
+int yt_model_count_params(const yt_model_config *cfg, size_t *trainable, size_t *total, yt_err *err);
 void yt_model_free(yt_model *m);
 const yt_model_config *yt_model_cfg(const yt_model *m);
 

@@ -10,7 +10,7 @@
 #include "model/model.h"
 
 enum { YT_INIT_ZEROS, YT_INIT_ONES, YT_INIT_GLOROT, YT_INIT_NORMAL };
-enum { YT_MODEL_MAX_TENSORS = 32, YT_MODEL_MAX_BUFS = 48 };
+enum { YT_MODEL_MAX_TENSORS = 48, YT_MODEL_MAX_BUFS = 96 }; /* NetVLADModelLF: up to 34 and 63 */
 
 /* One model type. forward reads x and writes m->probs (B,C); backward
  * accumulates d(label loss)/dparams into the zeroed gradient block from
@@ -36,7 +36,8 @@ struct yt_model {
   float *params, *grads;
   float *probs, *dprobs; /* (max_batch, C): the last forward's output and the loss gradient */
   int fwd_batch, fwd_training;
-  uint64_t sample_rng; /* frame sampling (DbofModel) */
+  uint64_t sample_rng; /* frame sampling (DbofModel, NetVLADModelLF) */
+  int dry_run;         /* yt_model_count_params: tensor table only, no parameter block */
   int nbufs;
   void *buf[YT_MODEL_MAX_BUFS];
   void *state; /* the model type's own struct */
@@ -56,6 +57,10 @@ static inline float *yt_model_g(yt_model *m, int i) { return m->grads + m->tenso
 void *yt_model_alloc(yt_model *m, size_t n, yt_err *err);
 /* A uniform draw in [0, 1) with 24 bits, as tf.random_uniform float32. */
 float yt_model_uniform(yt_model *m);
+/* REFERENCE.md 2.6 (sample.c): the frame of each of the S slots of each video,
+ * idx (B,S), from cfg.sample_random_frames / sample_all and the sampling
+ * generator; training = 0 takes sample_all into account. */
+void yt_model_sample_frames(yt_model *m, int32_t *idx, const int32_t *num_frames, int B, int S, int training);
 
 /* Logistic head: probs = sigmoid(x W + b), W tower/fully_connected/weights [D,C]. */
 typedef struct yt_logistic_head {
@@ -85,5 +90,7 @@ void yt_moe_head_backward(yt_moe_head *h, yt_model *m, float *dx, const float *d
 double yt_moe_head_flops(const yt_moe_head *h, int training, int need_dx);
 
 extern const yt_model_type yt_model_logistic, yt_model_moe, yt_model_frame_logistic, yt_model_dbof;
+extern const yt_model_type yt_model_lstm;
+extern const yt_model_type yt_model_netvlad;
 
 #endif

@@ -1,0 +1,223 @@
+/* vlad.c: the CPU layers of vlad.h. Reductions (cluster weights' sums,
+ * column sums of squares) run in double as layers.c does; the per-video
+ * products aT x, x dv and a dvT are OpenBLAS sgemm calls. Column reductions
+ * walk rows in blocks of COLS columns, reading memory in row order without a
+ * heap scratch. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
+#include "model/vlad.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "model/layers.h"
+
+enum { COLS = 256 };
+
+static int imin(int a, int b) {
+  return a < b ? a : b;
+}
+
+/* ---- frames and columns ------------------------------------------------------ */
+
+// x (B,F,D)  idx (B,S)  out (B*S,D)
+void yt_gather_frames(float *out, const float *x, const int32_t *idx, int B, int S, int F, int D) {
+  for (int b = 0; b < B; b++)
+    for (int s = 0; s < S; s++)
+      memcpy(out + ((size_t)b * S + s) * D, x + ((size_t)b * F + idx[(size_t)b * S + s]) * D,
+             (size_t)D * sizeof *out);
+}
+
+// x (N, ldx)  out (N, ldo)
+void yt_cols_forward(float *out, const float *x, int N, int W, int ldo, int ldx) {
+  for (int n = 0; n < N; n++) memcpy(out + (size_t)n * ldo, x + (size_t)n * ldx, (size_t)W * sizeof *out);
+}
+
+// dout (N, ldo)  dx (N, ldx)
+void yt_cols_backward(float *dx, const float *dout, int N, int W, int ldo, int ldx) {
+  for (int n = 0; n < N; n++) {
+    float *g = dx + (size_t)n * ldx;
+    const float *d = dout + (size_t)n * ldo;
+    for (int j = 0; j < W; j++) g[j] += d[j];
+  }
+}
+
+/* ---- VLAD aggregation ----------------------------------------------------------- */
+
+// a (B,S,K)  x (B,S,D)  c (D,K)  v (B,D,K)  asum (B,K)
+void yt_vlad_forward(float *v, float *asum, const float *a, const float *x, const float *c, int B, int S,
+                     int D, int K) {
+  for (int b = 0; b < B; b++) {
+    const float *ab = a + (size_t)b * S * K, *xb = x + (size_t)b * S * D;
+    float *vb = v + (size_t)b * D * K, *sb = asum + (size_t)b * K;
+    for (int k0 = 0; k0 < K; k0 += COLS) {
+      int kn = imin(COLS, K - k0);
+      double acc[COLS] = {0};
+      for (int s = 0; s < S; s++) {
+        const float *r = ab + (size_t)s * K + k0;
+        for (int j = 0; j < kn; j++) acc[j] += r[j];
+      }
+      for (int j = 0; j < kn; j++) sb[k0 + j] = (float)acc[j];
+    }
+    if (S <= 0) {
+      memset(vb, 0, (size_t)D * K * sizeof *vb);
+      continue;
+    }
+    /* vb (D,K) = xbT (D,S) ab (S,K) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, K, S, 1.0f, xb, D, ab, K, 0.0f, vb, K);
+    if (!c) continue;
+    for (int d = 0; d < D; d++) {
+      float *r = vb + (size_t)d * K;
+      const float *cr = c + (size_t)d * K;
+      for (int k = 0; k < K; k++) r[k] -= sb[k] * cr[k];
+    }
+  }
+}
+
+// dv (B,D,K)  a, da (B,S,K)  x, dx (B,S,D)  c, dc (D,K)  asum (B,K)
+void yt_vlad_backward(float *da, float *dx, float *dc, const float *dv, const float *a, const float *x,
+                      const float *c, const float *asum, int B, int S, int D, int K) {
+  if (S <= 0 || D <= 0 || K <= 0) return;
+  for (int b = 0; b < B; b++) {
+    const float *ab = a + (size_t)b * S * K, *xb = x + (size_t)b * S * D, *gb = dv + (size_t)b * D * K;
+    if (da) {
+      float *db = da + (size_t)b * S * K;
+      /* through aT x: da_b (S,K) += x_b (S,D) dv_b (D,K) */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, K, D, 1.0f, xb, D, gb, K, 1.0f, db, K);
+      if (c) { /* through asum c: every frame's da[., k] -= sum_d dv[d,k] c[d,k] */
+        for (int k0 = 0; k0 < K; k0 += COLS) {
+          int kn = imin(COLS, K - k0);
+          double w[COLS] = {0};
+          for (int d = 0; d < D; d++) {
+            const float *g = gb + (size_t)d * K + k0, *cr = c + (size_t)d * K + k0;
+            for (int j = 0; j < kn; j++) w[j] += (double)g[j] * cr[j];
+          }
+          float wf[COLS];
+          for (int j = 0; j < kn; j++) wf[j] = (float)w[j];
+          for (int s = 0; s < S; s++) {
+            float *r = db + (size_t)s * K + k0;
+            for (int j = 0; j < kn; j++) r[j] -= wf[j];
+          }
+        }
+      }
+    }
+    /* dx_b (S,D) += a_b (S,K) dv_bT (K,D) */
+    if (dx)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, D, K, 1.0f, ab, K, gb, K, 1.0f,
+                  dx + (size_t)b * S * D, D);
+    if (dc && c) {
+      const float *sb = asum + (size_t)b * K;
+      for (int d = 0; d < D; d++) {
+        float *r = dc + (size_t)d * K;
+        const float *g = gb + (size_t)d * K;
+        for (int k = 0; k < K; k++) r[k] -= sb[k] * g[k];
+      }
+    }
+  }
+}
+
+/* ---- intra-normalization ------------------------------------------------------------ */
+
+/* The sums of squares over d of columns k0..k0+kn of one (D,K) block. */
+static void colsumsq(double *s, const float *x, int D, int K, int k0, int kn) {
+  for (int j = 0; j < kn; j++) s[j] = 0;
+  for (int d = 0; d < D; d++) {
+    const float *r = x + (size_t)d * K + k0;
+    for (int j = 0; j < kn; j++) s[j] += (double)r[j] * r[j];
+  }
+}
+
+// x, out (B,D,K)
+void yt_l2norm_cols_forward(float *out, const float *x, int B, int D, int K) {
+  for (int b = 0; b < B; b++) {
+    const float *xb = x + (size_t)b * D * K;
+    float *ob = out + (size_t)b * D * K;
+    for (int k0 = 0; k0 < K; k0 += COLS) {
+      int kn = imin(COLS, K - k0);
+      double s[COLS];
+      float inv[COLS];
+      colsumsq(s, xb, D, K, k0, kn);
+      for (int j = 0; j < kn; j++) inv[j] = (float)(1.0 / sqrt(s[j] > YT_L2NORM_EPS ? s[j] : YT_L2NORM_EPS));
+      for (int d = 0; d < D; d++) {
+        const float *r = xb + (size_t)d * K + k0;
+        float *o = ob + (size_t)d * K + k0;
+        for (int j = 0; j < kn; j++) o[j] = r[j] * inv[j];
+      }
+    }
+  }
+}
+
+// dout, x, dx (B,D,K)
+void yt_l2norm_cols_backward(float *dx, const float *dout, const float *x, int B, int D, int K) {
+  for (int b = 0; b < B; b++) {
+    const float *xb = x + (size_t)b * D * K, *gb = dout + (size_t)b * D * K;
+    float *ob = dx + (size_t)b * D * K;
+    for (int k0 = 0; k0 < K; k0 += COLS) {
+      int kn = imin(COLS, K - k0);
+      double s[COLS], dot[COLS] = {0};
+      float fi[COLS], cf[COLS];
+      colsumsq(s, xb, D, K, k0, kn);
+      for (int d = 0; d < D; d++) {
+        const float *r = xb + (size_t)d * K + k0, *g = gb + (size_t)d * K + k0;
+        for (int j = 0; j < kn; j++) dot[j] += (double)g[j] * r[j];
+      }
+      for (int j = 0; j < kn; j++) {
+        double inv = 1.0 / sqrt(s[j] > YT_L2NORM_EPS ? s[j] : YT_L2NORM_EPS);
+        fi[j] = (float)inv;
+        cf[j] = s[j] >= YT_L2NORM_EPS ? (float)(inv * inv * inv * dot[j]) : 0.0f; /* none under the floor */
+      }
+      for (int d = 0; d < D; d++) {
+        const float *r = xb + (size_t)d * K + k0, *g = gb + (size_t)d * K + k0;
+        float *o = ob + (size_t)d * K + k0;
+        for (int j = 0; j < kn; j++) o[j] += fi[j] * g[j] - r[j] * cf[j];
+      }
+    }
+  }
+}
+
+/* ---- gating ------------------------------------------------------------------------------ */
+
+// x, g, out (n)
+void yt_gate_forward(float *out, const float *x, const float *g, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = x[i] * g[i];
+}
+
+// dout, x, g, dx, dg (n)
+void yt_gate_backward(float *dx, float *dg, const float *dout, const float *x, const float *g, size_t n) {
+  if (dx)
+    for (size_t i = 0; i < n; i++) dx[i] += dout[i] * g[i];
+  if (dg)
+    for (size_t i = 0; i < n; i++) dg[i] += dout[i] * x[i];
+}
+
+// x, out (N,H)  w (H,H)
+void yt_remove_diag_forward(float *out, const float *x, const float *w, int N, int H) {
+  for (int n = 0; n < N; n++) {
+    const float *r = x + (size_t)n * H;
+    float *o = out + (size_t)n * H;
+    for (int i = 0; i < H; i++) o[i] -= w[(size_t)i * H + i] * r[i];
+  }
+}
+
+// dout, x, dx (N,H)  w, dw (H,H)
+void yt_remove_diag_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int N,
+                             int H) {
+  if (dx)
+    for (int n = 0; n < N; n++) {
+      const float *g = dout + (size_t)n * H;
+      float *o = dx + (size_t)n * H;
+      for (int i = 0; i < H; i++) o[i] -= g[i] * w[(size_t)i * H + i];
+    }
+  if (dw)
+    for (int i0 = 0; i0 < H; i0 += COLS) {
+      int in = imin(COLS, H - i0);
+      double acc[COLS] = {0};
+      for (int n = 0; n < N; n++) {
+        const float *g = dout + (size_t)n * H + i0, *r = x + (size_t)n * H + i0;
+        for (int j = 0; j < in; j++) acc[j] += (double)g[j] * r[j];
+      }
+      for (int j = 0; j < in; j++) dw[(size_t)(i0 + j) * H + i0 + j] -= (float)acc[j];
+    }
+}
