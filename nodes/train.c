@@ -42,7 +42,7 @@ typedef struct train_state {
   int max_batch;
   int64_t step, saved_step, max_steps, export_steps;
   int64_t examples; /* seen in this run */
-  double base_lr, decay, decay_examples, clip, reg_penalty;
+  double base_lr, decay, decay_examples, clip;
   const char *train_dir;
   char feature_names[256], feature_sizes[128];
   int resumed, done, log_every;
@@ -112,24 +112,18 @@ static double now(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int init(yt_node *n, yt_err *err) {
-  train_state *s = n->state;
-  const yt_params *p = &n->params;
-  if (n->replicas != 1)
-    return yt_fail(err, YT_EUSAGE,
-                   "train: x%d replicas would train %d separate models; declare it x1 (data-parallel training "
-                   "is not built yet)",
-                   n->replicas, n->replicas);
-  yt_model_config *c = &s->cfg;
+/* The model configuration the parameters describe (init and describe share
+ * it). names/sizes get the feature names and sizes with their defaults. */
+static int model_config(const yt_params *p, yt_model_config *c, char *names_out, size_t names_cap, char *sizes_out,
+                        size_t sizes_cap, yt_err *err) {
+  memset(c, 0, sizeof *c);
   snprintf(c->model, sizeof c->model, "%s", yt_param_str(p, "model"));
   yt_model_config_defaults(c);
   const char *names = yt_param_str(p, "feature_names"), *sizes = yt_param_str(p, "feature_sizes");
-  snprintf(s->feature_names, sizeof s->feature_names, "%s",
-           *names ? names : c->frame_features ? "rgb,audio" : "mean_rgb,mean_audio");
-  snprintf(s->feature_sizes, sizeof s->feature_sizes, "%s", *sizes ? sizes : "1024,128");
+  snprintf(names_out, names_cap, "%s", *names ? names : c->frame_features ? "rgb,audio" : "mean_rgb,mean_audio");
+  snprintf(sizes_out, sizes_cap, "%s", *sizes ? sizes : "1024,128");
   yt_schema schema; /* the same pairing and checks as dequantize's */
-  int rc = yt_schema_init(&schema, c->frame_features ? YT_LEVEL_FRAME : YT_LEVEL_VIDEO, s->feature_names,
-                          s->feature_sizes, err);
+  int rc = yt_schema_init(&schema, c->frame_features ? YT_LEVEL_FRAME : YT_LEVEL_VIDEO, names_out, sizes_out, err);
   if (rc < 0) return rc;
   c->feature_dim = schema.dim;
   c->num_classes = (int)yt_param_int(p, "num_classes");
@@ -160,25 +154,53 @@ static int init(yt_node *n, yt_err *err) {
   c->gating_remove_diag = yt_param_bool(p, "gating_remove_diag");
   c->batch_norm_decay = (float)yt_param_float(p, "batch_norm_decay");
   c->seed = (uint64_t)yt_param_int(p, "seed");
+  double reg = yt_param_float(p, "regularization_penalty");
+  if (reg != 1.0) { /* the model adds its L2 terms with weight 1, as the starter's default */
+    c->l2_penalty = (float)(c->l2_penalty * reg);
+    c->moe_l2 = (float)(c->moe_l2 * reg);
+  }
+  return YT_OK;
+}
+
+/* inspect train: the size of the model these parameters build. */
+static int describe(const yt_params *p, char *buf, size_t cap, yt_err *err) {
+  yt_model_config c;
+  char names[256], sizes[256];
+  size_t trainable, total;
+  int rc = model_config(p, &c, names, sizeof names, sizes, sizeof sizes, err);
+  if (rc < 0 || (rc = yt_model_count_params(&c, &trainable, &total, err)) < 0) return rc;
+  snprintf(buf, cap,
+           "model %s on %s (%s), %d classes: %zu trainable parameters (%.1f M) + %zu batch-norm statistics\n"
+           "  = %.3f GB as float32; training keeps 4 such blocks (weights, gradients, Adam's m and v)\n",
+           c.model, names, sizes, c.num_classes, trainable, trainable / 1e6, total - trainable, total * 4e-9);
+  return YT_OK;
+}
+
+static int init(yt_node *n, yt_err *err) {
+  train_state *s = n->state;
+  const yt_params *p = &n->params;
+  if (n->replicas != 1)
+    return yt_fail(err, YT_EUSAGE,
+                   "train: x%d replicas would train %d separate models; declare it x1 (data-parallel training "
+                   "is not built yet)",
+                   n->replicas, n->replicas);
+  yt_model_config *c = &s->cfg;
+  int rc = model_config(p, c, s->feature_names, sizeof s->feature_names, s->feature_sizes, sizeof s->feature_sizes,
+                        err);
+  if (rc < 0) return rc;
+  const char *loss = yt_param_str(p, "label_loss");
   s->train_dir = yt_param_str(p, "train_dir");
   s->base_lr = yt_param_float(p, "base_learning_rate");
   s->decay = yt_param_float(p, "learning_rate_decay");
   s->decay_examples = yt_param_float(p, "learning_rate_decay_examples");
   s->clip = yt_param_float(p, "clip_gradient_norm");
-  s->reg_penalty = yt_param_float(p, "regularization_penalty");
   s->max_steps = yt_param_int(p, "max_steps");
   s->export_steps = yt_param_int(p, "export_model_steps");
   s->log_every = (int)yt_param_int(p, "log_every_steps");
-  if (s->reg_penalty != 1.0) { /* the model adds its L2 terms with weight 1, as the starter's default */
-    c->l2_penalty = (float)(c->l2_penalty * s->reg_penalty);
-    c->moe_l2 = (float)(c->moe_l2 * s->reg_penalty);
-  }
 
-  /* the model is built at the first batch (its size sets the buffers); check the configuration now */
-  yt_model *probe;
-  rc = yt_model_new(&probe, c, 1, err);
-  if (rc < 0) return rc;
-  yt_model_free(probe);
+  /* the model is built at the first batch (its size sets the buffers); check the configuration now,
+   * without allocating it */
+  if ((rc = yt_model_count_params(c, NULL, NULL, err)) < 0) return rc;
 
   /* model_flags.json: written once; a train dir of another model is refused, as the starter does */
   yt_model_flags mf = {c->model, s->feature_sizes, s->feature_names, c->frame_features != 0, loss};
@@ -362,6 +384,7 @@ const yt_node_def yt_node_train = {
     .n_params = sizeof params / sizeof params[0],
     .blas_threads = true,
     .state_size = sizeof(train_state),
+    .describe = describe,
     .init = init,
     .process = process,
     .flush = flush,

@@ -18,6 +18,9 @@
  * failing statement and file:line, and check() reports it and clears it. A
  * caller checks once per step, not per call. An operation a backend lacks is
  * NULL in its table, and yt_backend_require names it (never a silent fallback).
+ * Adding an entry: list its name in YT_BACKEND_OPS (backend/cpu/cpu.c; a static
+ * assert there notices a missing one), set it in both tables, and give it a
+ * case in tests/gpu/test_cuda_ops.c.
  *
  * Not here: which models exist (nodes/model/model.h), the optimizer's
  * schedule (adam.h), host-side formats. */
@@ -36,8 +39,8 @@ typedef struct yt_backend {
   /* ---- memory ---- */
   void *(*alloc)(size_t bytes); /* zeroed; NULL when out of memory (check() says why) */
   void (*free)(void *p);
-  /* page-locked host memory (plain malloc on the CPU), for buffers that are
-   * uploaded every step: the copy then runs beside the compute */
+  /* page-locked host memory (plain heap memory on the CPU), zeroed, for
+   * buffers that are uploaded every step: the copy then runs beside the compute */
   void *(*alloc_host)(size_t bytes);
   void (*free_host)(void *p);
   /* host -> backend; may return before the copy is done: src must stay
@@ -46,8 +49,10 @@ typedef struct yt_backend {
   /* backend -> host; waits for everything queued before it */
   void (*download)(void *dst, const void *src, size_t bytes);
   void (*zero)(void *p, size_t bytes);
-  void (*copy)(void *dst, const void *src, size_t bytes); /* within the backend */
-  /* Waits for queued work; the first failure since the last check, or YT_OK. */
+  void (*copy)(void *dst, const void *src, size_t bytes); /* within the backend; no overlap */
+  /* Waits for queued work; the first failure since the last check, or YT_OK:
+   * YT_ENOMEM for an allocation (the byte count in the message), YT_EIO for
+   * anything else ("cuda:0: backend/cuda/x.cu:LINE: <statement>: <error>"). */
   int (*check)(yt_err *err);
 
   /* ---- layers.h (same signatures, same accumulate-into-gradients rule) ---- */
@@ -90,7 +95,9 @@ typedef struct yt_backend {
   void (*axpy)(float *y, float a, const float *x, size_t n);
   /* One tensor's Adam update (adam.h's yt_adam_step, per tensor): the
    * gradient is scaled by clip / max(sqrt(gsumsq[0]), clip) when clip > 0
-   * (gsumsq: sumsq of g, the backend's float), then
+   * (gsumsq: sumsq of g, the backend's float; may be NULL when clip <= 0;
+   * its float rounding can move the clip factor by an ulp from adam.c's,
+   * which takes the square root of the double sum), then
    * m += (g - m)(1 - b1), v += (g^2 - v)(1 - b2), w -= lr_t m / (sqrt(v) + eps).
    * w, m, v, g (n) */
   void (*adam_update)(float *w, float *m, float *v, const float *g, const float *gsumsq, float clip, size_t n,
@@ -98,8 +105,9 @@ typedef struct yt_backend {
   /* out[n] = x[idx[n]], rows of D floats (frame sampling).
    * idx (N), the backend's memory  x (rows, D)  out (N, D) */
   void (*gather_rows)(float *out, const float *x, const int32_t *idx, int N, int D);
-  /* REFERENCE.md 1.6 on a uint8 frame batch: out = q scale + bias for
-   * t < num_frames[b], 0 after (the padding stays zero).
+  /* REFERENCE.md 1.6 on a uint8 frame batch: out = q scale + bias (a float
+   * multiply, then a float add) for t < num_frames[b] (clamped to 0..F; NULL =
+   * F), 0 after (the padding stays zero).
    * q, out (B, F, D)  num_frames (B), the backend's memory */
   void (*dequantize_frames)(float *out, const uint8_t *q, const int32_t *num_frames, int B, int F, int D,
                             float scale, float bias);

@@ -541,6 +541,42 @@ expect "DbofModel eval, sample_all: the same figures twice, over 200 videos" \
     [ -s "$W/de1.json" -a "$(cmp -s "$W/de1.json" "$W/de2.json" && json "$W/de1.json" 's["examples"]')" = 200 ]
 no_leftovers "DbofModel"
 
+# NetVLADModelLF (small) and LstmModel (small), a few steps each; a NetVLAD eval with sample_all twice
+NV=$W/netvlad
+runs "NetVLADModelLF small, 5 steps" 0 "$W/n1.err" "$GRAPHS/train_netvlad_small.flow" \
+    --set "train_data_pattern=$W/frames/train*.tfrecord" --set "train_dir=$NV" --set batch_size=32 \
+    --set num_classes=50 --set max_frames=40 --set netvlad_cluster_size=8 --set netvlad_hidden_size=16 \
+    --set iterations=40 --set max_steps=5 --summary "$W/n1.json"
+summary_ok "NetVLADModelLF" "$W/n1.json"
+expect "NetVLADModelLF: checkpoint at step 5" [ "$(latest_step "$NV")" = 5 ]
+py "NetVLADModelLF: model_flags.json" flags "$NV/model_flags.json" NetVLADModelLF 1024,128 rgb,audio true 50
+NEVAL=("$GRAPHS/eval.flow" --set "eval_data_pattern=$W/frames/train*.tfrecord" --set "train_dir=$NV" --set level=frame
+       --set dtype=uint8 --set "feature_names=rgb,audio" --set max_frames=40 --set batch_size=64 --set sample_all=true
+       --set eval.num_classes=50)
+runs "NetVLADModelLF eval, sample_all = true (1)" 0 "$W/ne1.err" "${NEVAL[@]}" --set "output_file=$W/ne1.json"
+runs "NetVLADModelLF eval, sample_all = true (2)" 0 "$W/ne2.err" "${NEVAL[@]}" --set "output_file=$W/ne2.json"
+expect "NetVLADModelLF eval, sample_all: the same figures twice, over 200 videos" \
+    [ -s "$W/ne1.json" -a "$(cmp -s "$W/ne1.json" "$W/ne2.json" && json "$W/ne1.json" 's["examples"]')" = 200 ]
+LD=$W/lstm
+runs "LstmModel small, 5 steps" 0 "$W/l1.err" "$GRAPHS/train_frame_lstm.flow" \
+    --set "train_data_pattern=$W/frames/train*.tfrecord" --set "train_dir=$LD" --set batch_size=32 \
+    --set num_classes=50 --set max_frames=40 --set lstm_layers=2 --set lstm_cells=16 --set max_steps=5 \
+    --summary "$W/l1.json"
+summary_ok "LstmModel" "$W/l1.json"
+expect "LstmModel: checkpoint at step 5" [ "$(latest_step "$LD")" = 5 ]
+py "LstmModel: training lines 1..5" train-log "$W/l1.err" 1 5
+no_leftovers "NetVLADModelLF and LstmModel"
+
+# inspect train: the parameter count a configuration implies (REFERENCE 2.7: 321,528,380 for the winner's)
+"$YT_BIN" inspect train --set model=NetVLADModelLF >"$W/i1.out" 2>&1
+expect "inspect train, NetVLADModelLF defaults: 321528380 trainable parameters" \
+    has "$W/i1.out" "NetVLADModelLF .* 321528380 trainable parameters \(321\.5 M\) \+ 12844 batch-norm"
+"$YT_BIN" inspect train --set model=MoeModel --set num_classes=10 >"$W/i2.out" 2>&1
+expect "inspect train, MoeModel with 10 classes: 1152 x (10x3 + 10x2) + 20 = 57620" has "$W/i2.out" " 57620 trainable"
+irc=0; "$YT_BIN" inspect train --set model=NetVLADModel >"$W/i3.out" 2>&1 || irc=$?
+expect "inspect train, a misspelt model: exit 1 with a suggestion" \
+    [ "$irc" = 1 ] && has "$W/i3.out" "did you mean 'NetVLADModelLF'"
+
 # ---- 8. bad input ------------------------------------------------------------------
 runs "train with num_classes below the labels" 1 "$W/b1.err" "$GRAPHS/train_video_logistic.flow" \
     --set "train_data_pattern=$DATA/validate0000.tfrecord" --set "train_dir=$W/small" --set batch_size=32 \

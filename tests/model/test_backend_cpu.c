@@ -1,0 +1,306 @@
+/* test_backend_cpu: the CPU backend table (nodes/backend): every entry is
+ * there; the new CPU twins (sumsq, axpy, adam_update against yt_adam_step,
+ * gather_rows, dequantize_frames against the REFERENCE.md 1.6 table) and the
+ * loss_forward wrapper; the memory entries; yt_backend_open's errors ("cuda:x",
+ * "tpu", a build without CUDA) and yt_backend_require naming a missing
+ * operation. Not here: the layers themselves (test_layers.c), CPU-vs-CUDA
+ * parity (tests/gpu/test_cuda_ops.c). */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/ops.h"
+#include "backend/cuda/probe.h"
+#include "check.h"
+#include "formats/yt8m.h"
+#include "model/adam.h"
+#include "model/loss.h"
+#include "model/model.h"
+
+static uint64_t rng = 777;
+static double urand(void) { /* [0, 1) */
+  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (double)(rng >> 11) * 0x1p-53;
+}
+static float frand(float lo, float hi) {
+  return (float)(lo + (hi - lo) * urand());
+}
+static float *rnd(size_t n, float lo, float hi) {
+  float *v = calloc(n ? n : 1, sizeof *v);
+  for (size_t i = 0; i < n; i++) v[i] = frand(lo, hi);
+  return v;
+}
+
+/* Every field of yt_backend: the CPU table has them all. */
+static const char *const ALL_OPS[] = {"alloc",
+                                      "free",
+                                      "alloc_host",
+                                      "free_host",
+                                      "upload",
+                                      "download",
+                                      "zero",
+                                      "copy",
+                                      "check",
+                                      "matmul_forward",
+                                      "matmul_backward",
+                                      "sigmoid_forward",
+                                      "sigmoid_backward",
+                                      "relu6_forward",
+                                      "relu6_backward",
+                                      "softmax_forward",
+                                      "softmax_backward",
+                                      "batchnorm_forward",
+                                      "batchnorm_backward",
+                                      "l2norm_forward",
+                                      "l2norm_backward",
+                                      "meanpool_forward",
+                                      "meanpool_backward",
+                                      "maxpool_forward",
+                                      "maxpool_backward",
+                                      "moe_combine_forward",
+                                      "moe_combine_backward",
+                                      "loss_forward",
+                                      "loss_backward",
+                                      "sumsq",
+                                      "axpy",
+                                      "adam_update",
+                                      "gather_rows",
+                                      "dequantize_frames",
+                                      NULL};
+
+static void test_table(const yt_backend *be) {
+  yt_err err = {0};
+  CHECK(!strcmp(be->name, "cpu") && be->device == -1, "name %s device %d", be->name, be->device);
+  CHECK(yt_backend_require(be, ALL_OPS, &err) == YT_OK, "cpu table lacks an op: %s", err.msg);
+  CHECK(yt_backend_require(be, NULL, &err) == YT_OK, "an empty list");
+  CHECK(be->matmul_forward && be->loss_backward && be->check, "entries set");
+}
+
+static void test_memory(const yt_backend *be) {
+  yt_err err = {0};
+  enum { N = 1000 };
+  float *d = be->alloc(N * sizeof(float)), *e = be->alloc(N * sizeof(float)), h[N], back[N];
+  CHECK(d && e, "alloc");
+  int zeroed = 1;
+  for (int i = 0; i < N; i++) zeroed &= d[i] == 0.0f;
+  CHECK(zeroed, "alloc gives zeroed memory");
+  for (int i = 0; i < N; i++) h[i] = (float)i * 0.5f;
+  be->upload(d, h, sizeof h);
+  be->copy(e, d, sizeof h);
+  be->zero(d, N / 2 * sizeof(float));
+  be->download(back, e, sizeof back);
+  CHECK(!memcmp(back, h, sizeof h), "upload, copy, download round trip");
+  be->download(back, d, sizeof back);
+  CHECK(back[N / 2 - 1] == 0.0f && back[N / 2] == h[N / 2], "zero the first half");
+  float *ph = be->alloc_host(16);
+  CHECK(ph != NULL, "alloc_host");
+  be->free_host(ph);
+  be->free(d);
+  be->free(e);
+  CHECK(be->check(&err) == YT_OK, "check: %s", err.msg);
+}
+
+static void test_sumsq_axpy(const yt_backend *be) {
+  size_t sizes[] = {0, 1, 7, 8, 9, 1000, 100003};
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    size_t n = sizes[k];
+    float *x = rnd(n, -2, 2), out = -1;
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    be->sumsq(&out, x, n);
+    CHECK(fabs(out - s) <= 1e-6 * s, "sumsq n %zu: %.9g, by hand %.9g", n, out, s);
+    float *y = rnd(n, -1, 1), *y0 = malloc((n ? n : 1) * sizeof *y);
+    memcpy(y0, y, n * sizeof *y);
+    be->axpy(y, -0.37f, x, n);
+    int same = 1;
+    for (size_t i = 0; i < n; i++) same &= y[i] == y0[i] + -0.37f * x[i];
+    CHECK(same, "axpy n %zu", n);
+    free(x), free(y), free(y0);
+  }
+}
+
+/* adam_update per tensor, with sumsq of each gradient, against yt_adam_step
+ * on a LogisticModel (weights 40x3, biases 3): clip 0 (none), a clip that
+ * cuts the weights' gradient, and one that cuts nothing. Without a cut the
+ * arithmetic is adam.c's, bit for bit; with one the clip factor comes from
+ * the float sumsq instead of the double sum (1 ulp at most). */
+static void test_adam(const yt_backend *be) {
+  yt_model_config cfg = {.model = "LogisticModel"};
+  yt_model_config_defaults(&cfg);
+  cfg.feature_dim = 40, cfg.num_classes = 3;
+  yt_model *m;
+  yt_err err = {0};
+  CHECK(yt_model_new(&m, &cfg, 1, &err) == 0, "new: %s", err.msg);
+  size_t P = yt_model_num_params(m);
+  CHECK(yt_model_num_tensors(m) == 2 && P == 123, "LogisticModel 40x3: 2 tensors, %zu params", P);
+  yt_adam a;
+  CHECK(yt_adam_init(&a, P, &err) == 0, "adam init");
+  float *w = yt_model_params(m), *g = yt_model_grads(m);
+  for (size_t i = 0; i < P; i++) w[i] = frand(-1, 1);
+  float *w2 = malloc(P * sizeof *w2), *m2 = calloc(P, sizeof *m2), *v2 = calloc(P, sizeof *v2);
+  memcpy(w2, w, P * sizeof *w2);
+  float clips[] = {0.0f, 1.0f, 100.0f, 1.0f, 0.0f};
+  for (int step = 0; step < 5; step++) {
+    float clip = clips[step], lr = 0.01f;
+    for (size_t i = 0; i < P; i++) g[i] = frand(-0.5f, 0.5f);
+    float alpha = lr * sqrtf(1.0f - a.beta2_power) / (1.0f - a.beta1_power); /* adam.c's lr_t */
+    yt_adam_step(&a, m, lr, clip);
+    for (int t = 0; t < yt_model_num_tensors(m); t++) {
+      const yt_tensor_info *ti = yt_model_tensor(m, t);
+      float gs;
+      be->sumsq(&gs, g + ti->offset, ti->numel);
+      be->adam_update(w2 + ti->offset, m2 + ti->offset, v2 + ti->offset, g + ti->offset,
+                      clip > 0 ? &gs : NULL, clip, ti->numel, alpha, YT_ADAM_BETA1, YT_ADAM_BETA2,
+                      YT_ADAM_EPS);
+    }
+    double worst = 0;
+    for (size_t i = 0; i < P; i++) {
+      worst = fmax(worst, fabs(w2[i] - w[i]) / fmax(fabs(w[i]), 1e-3));
+      worst = fmax(worst, fabs(m2[i] - a.m[i]) / fmax(fabs(a.m[i]), 1e-6));
+      worst = fmax(worst, fabs(v2[i] - a.v[i]) / fmax(fabs(a.v[i]), 1e-9));
+    }
+    int cut = clip > 0 && clip < 5; /* the weights' gradient norm is ~1.8 */
+    if (!cut)
+      CHECK(!memcmp(w2, w, P * sizeof *w) && !memcmp(m2, a.m, P * sizeof *m2) &&
+                !memcmp(v2, a.v, P * sizeof *v2),
+            "adam_update step %d (clip %g) differs from yt_adam_step (max rel %.3g)", step, clip, worst);
+    else
+      CHECK(worst < 1e-6, "adam_update step %d (clip %g): max rel difference %.3g", step, clip, worst);
+  }
+  free(w2), free(m2), free(v2);
+  yt_adam_free(&a);
+  yt_model_free(m);
+}
+
+static void test_gather(const yt_backend *be) {
+  enum { ROWS = 50, D = 1100, N = 37 };
+  float *x = rnd((size_t)ROWS * D, -1, 1), *out = rnd((size_t)N * D, 5, 6);
+  int32_t idx[N];
+  for (int i = 0; i < N; i++) idx[i] = (int32_t)(urand() * ROWS);
+  idx[0] = idx[1] = ROWS - 1; /* repeats and the last row */
+  be->gather_rows(out, x, idx, N, D);
+  int same = 1;
+  for (int i = 0; i < N; i++) same &= !memcmp(out + (size_t)i * D, x + (size_t)idx[i] * D, D * sizeof *x);
+  CHECK(same, "gather_rows");
+  free(x), free(out);
+}
+
+static void test_dequantize(const yt_backend *be) {
+  enum { B = 6, F = 7, D = 1152 };
+  const float *table = yt_dequantize_table();
+  uint8_t *q = malloc((size_t)B * F * D);
+  for (size_t i = 0; i < (size_t)B * F * D; i++) q[i] = (uint8_t)(i * 131 + (i >> 7));
+  int32_t nf[B] = {0, F, 3, -1, F + 2, 1};
+  float *out = rnd((size_t)B * F * D, 9, 10);
+  for (int pass = 0; pass < 3; pass++) {
+    /* 0: the standard constants with num_frames; 1: NULL num_frames (all F); 2: other constants */
+    float scale = pass == 2 ? 0.25f : YT_DQ_SCALE, bias = pass == 2 ? -1.0f / 3 : YT_DQ_BIAS;
+    be->dequantize_frames(out, q, pass == 1 ? NULL : nf, B, F, D, scale, bias);
+    int bad = 0;
+    for (int b = 0; b < B; b++) {
+      int n = pass == 1 ? F : nf[b] < 0 ? 0 : nf[b] > F ? F : nf[b];
+      for (int t = 0; t < F; t++)
+        for (int d = 0; d < D; d++) {
+          size_t i = ((size_t)b * F + t) * D + d;
+          volatile float prod = (float)q[i] * scale; /* two roundings */
+          float want = t >= n ? 0.0f : pass == 2 ? prod + bias : table[q[i]];
+          if (memcmp(&out[i], &want, sizeof want)) bad++;
+        }
+    }
+    CHECK(bad == 0, "dequantize_frames pass %d: %d values differ from the reference", pass, bad);
+  }
+  free(q), free(out);
+}
+
+static void test_loss(const yt_backend *be) {
+  enum { B = 4, C = 37 };
+  float *p = rnd(B * C, 0.01f, 0.99f), *y = rnd(B * C, 0, 1);
+  for (int i = 0; i < B * C; i++) y[i] = y[i] < 0.2f ? 1.0f : 0.0f;
+  int kinds[] = {YT_LOSS_CE, YT_LOSS_HINGE, YT_LOSS_SOFTMAX};
+  for (int k = 0; k < 3; k++) {
+    float l = -1;
+    be->loss_forward(&l, kinds[k], p, y, B, C);
+    float want = yt_loss_forward(kinds[k], p, y, B, C);
+    CHECK(l == want && l > 0, "loss_forward %s: %g, yt_loss_forward %g", yt_loss_name(kinds[k]), l, want);
+  }
+  free(p), free(y);
+}
+
+static void test_open(void) {
+  const yt_backend *be = NULL;
+  yt_err err = {0};
+  CHECK(yt_backend_open("cpu", 0, &be, &err) == YT_OK && be == yt_backend_cpu(), "open cpu");
+
+  /* parse errors list the accepted forms */
+  const char *bad[] = {"cuda:x", "tpu", "gpu", "cuda:", "cuda:-1", "cuda:0x", "CPU", " cpu", "cuda", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    memset(&err, 0, sizeof err);
+    be = yt_backend_cpu();
+    CHECK(yt_backend_open(bad[i], 0, &be, &err) == YT_EUSAGE && be == NULL, "\"%s\" accepted", bad[i]);
+    CHECK_CONTAINS(err.msg, "\"cpu\" and \"cuda:N\"");
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\"", bad[i]);
+    CHECK_CONTAINS(err.msg, quoted);
+  }
+  printf("  cuda:x  -> %s\n", (yt_backend_open("cuda:x", 0, &be, &err), err.msg));
+  printf("  tpu     -> %s\n", (yt_backend_open("tpu", 0, &be, &err), err.msg));
+
+  /* cuda:0 here: a build without CUDA says how to build with it; with CUDA
+   * and no device it names the device; with a device it opens */
+  memset(&err, 0, sizeof err);
+  int rc = yt_backend_open("cuda:0", 0, &be, &err);
+  if (!strcmp(yt_cuda_build_info(), "built without CUDA")) {
+    CHECK(rc == YT_EUSAGE && be == NULL, "cuda:0 in a build without CUDA: %d", rc);
+    CHECK_CONTAINS(err.msg, "built without CUDA");
+    CHECK_CONTAINS(err.msg, "-DYT_CUDA=ON");
+    CHECK_CONTAINS(err.msg, "CUDA toolkit");
+  } else if (rc != YT_OK) {
+    CHECK(be == NULL && !strncmp(err.msg, "cuda:0: ", 8), "cuda:0 failure names the device: %s", err.msg);
+  } else {
+    CHECK(be && !strcmp(be->name, "cuda") && be->device == 0, "cuda:0 opened");
+  }
+  printf("  cuda:0  -> %s\n", rc ? err.msg : "opened");
+  memset(&err, 0, sizeof err);
+  rc = yt_backend_open("cuda:1000", 0, &be, &err);
+  CHECK(rc < 0 && be == NULL && !strncmp(err.msg, "cuda:1000: ", 11), "cuda:1000: %s", err.msg);
+}
+
+static void test_require(void) {
+  yt_backend t = *yt_backend_cpu();
+  yt_err err = {0};
+  t.softmax_forward = NULL;
+  t.sumsq = NULL;
+  const char *ops[] = {"matmul_forward", "softmax_forward", "sumsq", NULL};
+  CHECK(yt_backend_require(&t, ops, &err) == YT_EINVAL, "a NULL entry is an error");
+  CHECK_CONTAINS(err.msg, "backend cpu lacks operation 'softmax_forward'");
+  printf("  require -> %s\n", err.msg);
+  const char *ok[] = {"matmul_forward", "loss_forward", NULL};
+  CHECK(yt_backend_require(&t, ok, &err) == YT_OK, "present ops");
+  const char *unknown[] = {"matmul_forward", "vlad_forward", NULL};
+  CHECK(yt_backend_require(yt_backend_cpu(), unknown, &err) == YT_EINVAL, "an unknown name is an error");
+  CHECK_CONTAINS(err.msg, "'vlad_forward' is not a backend operation");
+  t.name = "cuda"; /* how a device backend's gap reads */
+  CHECK(yt_backend_require(&t, ops, &err) == YT_EINVAL, "a NULL entry is an error");
+  CHECK_CONTAINS(err.msg, "backend cuda lacks operation 'softmax_forward'");
+  CHECK_CONTAINS(err.msg, "nodes/backend/cuda");
+  printf("  require -> %s\n", err.msg);
+  t = *yt_backend_cpu();
+  t.dequantize_frames = NULL; /* the last field: the name table reaches it */
+  CHECK(yt_backend_require(&t, ALL_OPS, &err) == YT_EINVAL, "last op missing");
+  CHECK_CONTAINS(err.msg, "'dequantize_frames'");
+}
+
+int main(void) {
+  const yt_backend *be = yt_backend_cpu();
+  test_table(be);
+  test_memory(be);
+  test_sumsq_axpy(be);
+  test_adam(be);
+  test_gather(be);
+  test_dequantize(be);
+  test_loss(be);
+  test_open();
+  test_require();
+  return check_report("test_backend_cpu");
+}
