@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/node.h"
 #include "core/payload.h"
 #include "formats/safetensors.h"
@@ -26,6 +27,7 @@
 
 typedef struct infer_state {
   yt_model_config cfg;
+  const yt_backend *be; /* the device parameter, opened at init */
   yt_st_file *ckpt;
   yt_model *model;
   int max_batch;
@@ -40,8 +42,12 @@ static const yt_param_def params[] = {
     {"input_model_tgz", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
      "or load a bundle made by `yt8m-flow bundle` (model_flags.json + weights)"},
     {"sample_all", YT_P_BOOL, "false", YT_NORANGE, NULL,
-     "DbofModel: take the first frames in order instead of random ones (deterministic eval)"},
-    {"seed", YT_P_INT, "1", YT_NORANGE, NULL, "DbofModel: frame-sampling seed (per replica)"},
+     "DbofModel, NetVLADModelLF: take the first frames in order instead of random ones (deterministic eval)"},
+    {"device", YT_P_STRING, "\"cpu\"", YT_NORANGE, NULL,
+     "where the model runs: \"cpu\" (OpenBLAS) or \"cuda:N\" (the CUDA backend of a -DYT_CUDA=ON build)"},
+    {"allow_tf32", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "cuda: let cuBLAS use TF32 tensor cores for sgemm (faster, ~1e-3 relative error); false = fp32 as the CPU"},
+    {"seed", YT_P_INT, "1", YT_NORANGE, NULL, "DbofModel, NetVLADModelLF: frame-sampling seed (per replica)"},
 };
 
 /* Opens the checkpoint or the bundle's weights into s->ckpt. */
@@ -83,6 +89,9 @@ static int init(yt_node *n, yt_err *err) {
   if ((rc = yt_ckpt_config(s->ckpt, &s->cfg, err)) < 0) return rc;
   s->cfg.sample_all = yt_param_bool(&n->params, "sample_all");
   s->cfg.seed = (uint64_t)yt_param_int(&n->params, "seed") * 1000003u + (uint64_t)n->replica;
+  if ((rc = yt_backend_open(yt_param_str(&n->params, "device"), yt_param_bool(&n->params, "allow_tf32"), &s->be,
+                            err)) < 0)
+    return rc;
   const char *st = yt_st_meta(s->ckpt, "step");
   s->step = st ? strtoll(st, NULL, 10) : 0;
   if (n->replica == 0) fprintf(stderr, "infer: %s (%s, global step %" PRId64 ")\n", s->source, s->cfg.model, s->step);
@@ -93,7 +102,7 @@ static int build(infer_state *s, int B, yt_err *err) {
   yt_model_free(s->model);
   s->model = NULL;
   free(s->probs);
-  int rc = yt_model_new(&s->model, &s->cfg, B, err);
+  int rc = yt_model_new_on(&s->model, &s->cfg, B, s->be, 0, err);
   if (rc < 0) return rc;
   int64_t step;
   if ((rc = yt_ckpt_load(s->ckpt, s->model, NULL, &step, err)) < 0) return rc;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/backend.h"
 #include "core/fs.h"
 #include "core/node.h"
 #include "core/payload.h"
@@ -35,6 +36,7 @@
 
 typedef struct train_state {
   yt_model_config cfg;
+  const yt_backend *be; /* the device parameter, opened at init */
   yt_model *model;
   yt_adam adam;
   yt_model_input in;
@@ -103,6 +105,10 @@ static const yt_param_def params[] = {
      "stop after this global step (the graph drains); 0 = when the input ends (num_epochs)"},
     {"export_model_steps", YT_P_INT, "1000", 0, 9.2e18, NULL, "checkpoint every N steps; 0 = only at the end"},
     {"log_every_steps", YT_P_INT, "1", 1, 1e9, NULL, "print a training line every N steps (the starter: 1)"},
+    {"device", YT_P_STRING, "\"cpu\"", YT_NORANGE, NULL,
+     "where the model runs: \"cpu\" (OpenBLAS) or \"cuda:N\" (the CUDA backend of a -DYT_CUDA=ON build)"},
+    {"allow_tf32", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "cuda: let cuBLAS use TF32 tensor cores for sgemm (faster, ~1e-3 relative error); false = fp32 as the CPU"},
     {"seed", YT_P_INT, "1", YT_NORANGE, NULL, "initialization and frame sampling"},
 };
 
@@ -198,9 +204,11 @@ static int init(yt_node *n, yt_err *err) {
   s->export_steps = yt_param_int(p, "export_model_steps");
   s->log_every = (int)yt_param_int(p, "log_every_steps");
 
-  /* the model is built at the first batch (its size sets the buffers); check the configuration now,
-   * without allocating it */
+  /* the model is built at the first batch (its size sets the buffers); check the configuration and the
+   * device now, without allocating the model */
   if ((rc = yt_model_count_params(c, NULL, NULL, err)) < 0) return rc;
+  if ((rc = yt_backend_open(yt_param_str(p, "device"), yt_param_bool(p, "allow_tf32"), &s->be, err)) < 0)
+    return rc;
 
   /* model_flags.json: written once; a train dir of another model is refused, as the starter does */
   yt_model_flags mf = {c->model, s->feature_sizes, s->feature_names, c->frame_features != 0, loss};
@@ -223,10 +231,11 @@ static int init(yt_node *n, yt_err *err) {
 /* Builds the model (first batch), then resumes from train_dir when it can. */
 static int build(yt_node *n, int B, yt_err *err) {
   train_state *s = n->state;
-  int rc = yt_model_new(&s->model, &s->cfg, B, err);
+  /* weights, gradients and Adam's two moments: one block on the device */
+  int rc = yt_model_new_on(&s->model, &s->cfg, B, s->be, 2, err);
   if (rc < 0) return rc;
   s->max_batch = B;
-  if ((rc = yt_adam_init(&s->adam, yt_model_num_params(s->model), err)) < 0) return rc;
+  if ((rc = yt_adam_init_for(&s->adam, s->model, err)) < 0) return rc;
   s->probs = malloc((size_t)B * s->cfg.num_classes * sizeof(float));
   if (!s->probs) return yt_fail(err, YT_ENOMEM, "out of memory");
   yt_model_init_params(s->model, s->cfg.seed);

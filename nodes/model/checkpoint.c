@@ -123,7 +123,9 @@ int yt_ckpt_save(const char *train_dir, yt_model *m, const yt_adam *a, int64_t s
   snprintf(path, cap, "%s/" PREFIX "%" PRId64 SUFFIX, train_dir, step);
   yt_st_writer *w = yt_st_writer_new();
   if (!w) return yt_fail(err, YT_ENOMEM, "out of memory");
-  const float *params = yt_model_params(m);
+  const float *params = yt_model_params(m); /* host views (downloaded from a device) */
+  float *am = NULL, *av = NULL;
+  if (a) yt_adam_moments(a, &am, &av);
   char name[160];
   for (int i = 0; !rc && i < yt_model_num_tensors(m); i++) {
     const yt_tensor_info *t = yt_model_tensor(m, i);
@@ -132,9 +134,9 @@ int yt_ckpt_save(const char *train_dir, yt_model *m, const yt_adam *a, int64_t s
     rc = yt_st_writer_add(w, t->name, YT_ST_F32, t->ndim, shape, params + t->offset, err);
     if (!rc && a && t->trainable) {
       snprintf(name, sizeof name, "%s/Adam", t->name);
-      rc = yt_st_writer_add(w, name, YT_ST_F32, t->ndim, shape, a->m + t->offset, err);
+      rc = yt_st_writer_add(w, name, YT_ST_F32, t->ndim, shape, am + t->offset, err);
       snprintf(name, sizeof name, "%s/Adam_1", t->name);
-      if (!rc) rc = yt_st_writer_add(w, name, YT_ST_F32, t->ndim, shape, a->v + t->offset, err);
+      if (!rc) rc = yt_st_writer_add(w, name, YT_ST_F32, t->ndim, shape, av + t->offset, err);
     }
   }
   char *cfg = yt_model_config_json(yt_model_cfg(m));
@@ -197,7 +199,9 @@ int yt_ckpt_config(const yt_st_file *f, yt_model_config *cfg, yt_err *err) {
 }
 
 int yt_ckpt_load(const yt_st_file *f, yt_model *m, yt_adam *a, int64_t *step, yt_err *err) {
-  float *params = yt_model_params(m);
+  float *params = yt_model_params(m); /* host views; uploaded at the end */
+  float *am = NULL, *av = NULL;
+  if (a) yt_adam_moments(a, &am, &av);
   char name[160];
   int have_adam = a != NULL;
   for (int i = 0; i < yt_model_num_tensors(m); i++) {
@@ -215,10 +219,10 @@ int yt_ckpt_load(const yt_st_file *f, yt_model *m, yt_adam *a, int64_t *step, yt
         continue;
       }
       if ((rc = yt_st_expect(f, name, YT_ST_F32, t->ndim, shape, &data, err)) < 0) return rc;
-      memcpy(a->m + t->offset, data, t->numel * sizeof(float));
+      memcpy(am + t->offset, data, t->numel * sizeof(float));
       snprintf(name, sizeof name, "%s/Adam_1", t->name);
       if ((rc = yt_st_expect(f, name, YT_ST_F32, t->ndim, shape, &data, err)) < 0) return rc;
-      memcpy(a->v + t->offset, data, t->numel * sizeof(float));
+      memcpy(av + t->offset, data, t->numel * sizeof(float));
     }
   }
   if (have_adam) {
@@ -230,7 +234,9 @@ int yt_ckpt_load(const yt_st_file *f, yt_model *m, yt_adam *a, int64_t *step, yt
       a->beta2_power = strtof(b2, NULL);
     }
   }
+  yt_model_params_changed(m);
+  if (a) yt_adam_moments_changed(a);
   const char *s = yt_st_meta(f, "step");
   *step = s ? strtoll(s, NULL, 10) : 0;
-  return YT_OK;
+  return yt_model_check(m, err);
 }

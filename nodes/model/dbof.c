@@ -19,7 +19,8 @@ typedef struct {
   /* tensor indices; a batch norm's index is its beta (gamma, moving_mean,
    * moving_variance follow); the biases are -1 with batch norm */
   int in_bn, cw, c_bn, cb, hw, h_bn, hb;
-  int32_t *idx;                   /* (max_batch, S): the frame in each slot */
+  int32_t *idx;                   /* (max_batch, S), host: the frame in each slot, then its row of x */
+  int32_t *rows;                  /* (max_batch, S): idx in the backend's memory */
   float *x0, *x1;                 /* (N, D): normalized sampled frames; after input_bn (x1 = x0 without) */
   float *z, *a;                   /* (N, K): x1 cluster_weights (+ biases); activation */
   float *g1, *g2;                 /* (N, K): backward scratch */
@@ -36,7 +37,7 @@ static float *falloc(yt_model *m, size_t n, yt_err *err) { return yt_model_alloc
 
 static int build(yt_model *m, yt_err *err) {
   const yt_model_config *c = &m->cfg;
-  dbof_state *s = m->state = yt_model_alloc(m, sizeof *s, err);
+  dbof_state *s = m->state = yt_model_alloc_host(m, sizeof *s, err);
   if (!s) return YT_ENOMEM;
   s->S = c->iterations;
   s->D = c->feature_dim;
@@ -69,7 +70,8 @@ static int build(yt_model *m, yt_err *err) {
   if ((rc = yt_moe_head_build(&s->head, m, s->H, err)) < 0) return rc;
 
   size_t B = (size_t)m->max_batch, N = B * s->S, D = s->D, K = s->K, H = s->H;
-  if (!(s->idx = yt_model_alloc(m, N * sizeof(int32_t), err))) return YT_ENOMEM;
+  if (!(s->idx = yt_model_alloc_host(m, N * sizeof(int32_t), err))) return YT_ENOMEM;
+  if (!(s->rows = yt_model_alloc(m, N * sizeof(int32_t), err))) return YT_ENOMEM;
   if (!(s->x0 = falloc(m, N * D, err))) return YT_ENOMEM;
   s->x1 = s->x0;
   if (s->bn) {
@@ -87,18 +89,18 @@ static int build(yt_model *m, yt_err *err) {
   return YT_OK;
 }
 
-static void act_forward(int act, float *out, const float *x, size_t n) {
+static void act_forward(yt_model *m, int act, float *out, const float *x, size_t n) {
   if (act == YT_ACT_RELU6)
-    yt_relu6_forward(out, x, n);
+    m->be->relu6_forward(out, x, n);
   else
-    yt_sigmoid_forward(out, x, n);
+    m->be->sigmoid_forward(out, x, n);
 }
 
-static void act_backward(int act, float *dx, const float *dout, const float *out, size_t n) {
+static void act_backward(yt_model *m, int act, float *dx, const float *dout, const float *out, size_t n) {
   if (act == YT_ACT_RELU6)
-    yt_relu6_backward(dx, dout, out, n);
+    m->be->relu6_backward(dx, dout, out, n);
   else
-    yt_sigmoid_backward(dx, dout, out, n);
+    m->be->sigmoid_backward(dx, dout, out, n);
 }
 
 /* A batch norm's four tensors from its first index. */
@@ -110,78 +112,80 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   dbof_state *s = m->state;
   int S = s->S, D = s->D, K = s->K, H = s->H, F = m->cfg.max_frames, N = B * S;
   yt_model_sample_frames(m, s->idx, num_frames, B, S, training); /* REFERENCE.md 2.6 (sample.c) */
-  yt_gather_frames(s->x0, x, s->idx, B, S, F, D);
-  yt_l2norm_forward(s->x0, s->x0, N, D); // x0 (N,D)
+  for (int i = 0; i < N; i++) s->idx[i] += (i / S) * F; /* frame in its video -> row of x (B*F, D) */
+  m->be->upload(s->rows, s->idx, (size_t)N * sizeof(int32_t));
+  m->be->gather_rows(s->x0, x, s->rows, N, D); // x0 (N,D)
+  m->be->l2norm_forward(s->x0, s->x0, N, D); // x0 (N,D)
   if (s->bn) // x1 (N,D)
-    yt_batchnorm_forward(s->x1, s->in_mean, s->in_rstd, BN_ARGS(s->in_bn), s->x0, BN_AFFINE(s->in_bn), N, D,
+    m->be->batchnorm_forward(s->x1, s->in_mean, s->in_rstd, BN_ARGS(s->in_bn), s->x0, BN_AFFINE(s->in_bn), N, D,
                          training, m->cfg.batch_norm_decay);
   // x1 (N,D)  cluster_weights (D,K)  z (N,K)
-  yt_matmul_forward(s->z, s->x1, yt_model_p(m, s->cw), s->bn ? NULL : yt_model_p(m, s->cb), N, D, K);
+  m->be->matmul_forward(s->z, s->x1, yt_model_p(m, s->cw), s->bn ? NULL : yt_model_p(m, s->cb), N, D, K);
   if (s->bn) {
-    yt_batchnorm_forward(s->a, s->c_mean, s->c_rstd, BN_ARGS(s->c_bn), s->z, BN_AFFINE(s->c_bn), N, K,
+    m->be->batchnorm_forward(s->a, s->c_mean, s->c_rstd, BN_ARGS(s->c_bn), s->z, BN_AFFINE(s->c_bn), N, K,
                          training, m->cfg.batch_norm_decay);
-    act_forward(s->act, s->a, s->a, (size_t)N * K);
+    act_forward(m, s->act, s->a, s->a, (size_t)N * K);
   } else {
-    act_forward(s->act, s->a, s->z, (size_t)N * K);
+    act_forward(m, s->act, s->a, s->z, (size_t)N * K);
   }
   // a (B,S,K)  pooled (B,K)
   if (s->pool == YT_POOL_AVERAGE)
-    yt_meanpool_forward(s->pooled, s->a, NULL, B, S, K);
+    m->be->meanpool_forward(s->pooled, s->a, NULL, B, S, K);
   else
-    yt_maxpool_forward(s->pooled, s->a, NULL, B, S, K);
+    m->be->maxpool_forward(s->pooled, s->a, NULL, B, S, K);
   // pooled (B,K)  hidden1_weights (K,H)  hz, h (B,H)
-  yt_matmul_forward(s->hz, s->pooled, yt_model_p(m, s->hw), s->bn ? NULL : yt_model_p(m, s->hb), B, K, H);
+  m->be->matmul_forward(s->hz, s->pooled, yt_model_p(m, s->hw), s->bn ? NULL : yt_model_p(m, s->hb), B, K, H);
   if (s->bn) {
-    yt_batchnorm_forward(s->h, s->h_mean, s->h_rstd, BN_ARGS(s->h_bn), s->hz, BN_AFFINE(s->h_bn), B, H,
+    m->be->batchnorm_forward(s->h, s->h_mean, s->h_rstd, BN_ARGS(s->h_bn), s->hz, BN_AFFINE(s->h_bn), B, H,
                          training, m->cfg.batch_norm_decay);
-    act_forward(s->act, s->h, s->h, (size_t)B * H);
+    act_forward(m, s->act, s->h, s->h, (size_t)B * H);
   } else {
-    act_forward(s->act, s->h, s->hz, (size_t)B * H);
+    act_forward(m, s->act, s->h, s->hz, (size_t)B * H);
   }
   yt_moe_head_forward(&s->head, m, m->probs, s->h, B);
 }
 
-static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+static void zero(yt_model *m, float *p, size_t n) { m->be->zero(p, n * sizeof *p); }
 
 static void backward(yt_model *m, const float *dprobs, int B) {
   dbof_state *s = m->state;
   int S = s->S, D = s->D, K = s->K, H = s->H, N = B * S;
   size_t NK = (size_t)N * K;
   // hidden layer: dh -> dhy (before the activation) -> dhz (before hidden1_bn)
-  zero(s->dh, (size_t)B * H);
+  zero(m, s->dh, (size_t)B * H);
   yt_moe_head_backward(&s->head, m, s->dh, dprobs, s->h, B);
-  zero(s->dhy, (size_t)B * H);
-  act_backward(s->act, s->dhy, s->dh, s->h, (size_t)B * H);
+  zero(m, s->dhy, (size_t)B * H);
+  act_backward(m, s->act, s->dhy, s->dh, s->h, (size_t)B * H);
   float *dhz = s->dhy;
   if (s->bn) {
-    zero(s->dhz, (size_t)B * H);
-    yt_batchnorm_backward(s->dhz, yt_model_g(m, s->h_bn + 1), yt_model_g(m, s->h_bn), s->dhy, s->hz, s->h_mean,
+    zero(m, s->dhz, (size_t)B * H);
+    m->be->batchnorm_backward(s->dhz, yt_model_g(m, s->h_bn + 1), yt_model_g(m, s->h_bn), s->dhy, s->hz, s->h_mean,
                           s->h_rstd, yt_model_p(m, s->h_bn + 1), B, H);
     dhz = s->dhz;
   }
-  zero(s->dpooled, (size_t)B * K);
-  yt_matmul_backward(s->dpooled, yt_model_g(m, s->hw), s->bn ? NULL : yt_model_g(m, s->hb), dhz, s->pooled,
+  zero(m, s->dpooled, (size_t)B * K);
+  m->be->matmul_backward(s->dpooled, yt_model_g(m, s->hw), s->bn ? NULL : yt_model_g(m, s->hb), dhz, s->pooled,
                      yt_model_p(m, s->hw), B, K, H);
   // cluster layer: g1 = d a, g2 = d(before the activation), then d z
-  zero(s->g1, NK);
+  zero(m, s->g1, NK);
   if (s->pool == YT_POOL_AVERAGE)
-    yt_meanpool_backward(s->g1, s->dpooled, NULL, B, S, K);
+    m->be->meanpool_backward(s->g1, s->dpooled, NULL, B, S, K);
   else
-    yt_maxpool_backward(s->g1, s->dpooled, s->a, s->pooled, NULL, B, S, K);
-  zero(s->g2, NK);
-  act_backward(s->act, s->g2, s->g1, s->a, NK);
+    m->be->maxpool_backward(s->g1, s->dpooled, s->a, s->pooled, NULL, B, S, K);
+  zero(m, s->g2, NK);
+  act_backward(m, s->act, s->g2, s->g1, s->a, NK);
   float *dz = s->g2;
   if (s->bn) {
-    zero(s->g1, NK);
-    yt_batchnorm_backward(s->g1, yt_model_g(m, s->c_bn + 1), yt_model_g(m, s->c_bn), s->g2, s->z, s->c_mean,
+    zero(m, s->g1, NK);
+    m->be->batchnorm_backward(s->g1, yt_model_g(m, s->c_bn + 1), yt_model_g(m, s->c_bn), s->g2, s->z, s->c_mean,
                           s->c_rstd, yt_model_p(m, s->c_bn + 1), N, K);
     dz = s->g1;
-    zero(s->dx1, (size_t)N * D);
-    yt_matmul_backward(s->dx1, yt_model_g(m, s->cw), NULL, dz, s->x1, yt_model_p(m, s->cw), N, D, K);
-    yt_batchnorm_backward(NULL, yt_model_g(m, s->in_bn + 1), yt_model_g(m, s->in_bn), s->dx1, s->x0,
+    zero(m, s->dx1, (size_t)N * D);
+    m->be->matmul_backward(s->dx1, yt_model_g(m, s->cw), NULL, dz, s->x1, yt_model_p(m, s->cw), N, D, K);
+    m->be->batchnorm_backward(NULL, yt_model_g(m, s->in_bn + 1), yt_model_g(m, s->in_bn), s->dx1, s->x0,
                           s->in_mean, s->in_rstd, yt_model_p(m, s->in_bn + 1), N, D);
   } else {
-    yt_matmul_backward(NULL, yt_model_g(m, s->cw), yt_model_g(m, s->cb), dz, s->x0, yt_model_p(m, s->cw), N, D,
+    m->be->matmul_backward(NULL, yt_model_g(m, s->cw), yt_model_g(m, s->cb), dz, s->x0, yt_model_p(m, s->cw), N, D,
                        K);
   }
 }

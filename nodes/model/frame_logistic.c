@@ -7,15 +7,15 @@
 
 typedef struct {
   yt_logistic_head head;
-  float *frames; /* (F, D): one video's normalized frames */
+  float *frames; /* (max_batch, F, D): the normalized frames (padding rows stay 0) */
   float *pooled; /* (max_batch, D) */
 } frame_logistic_state;
 
 static int build(yt_model *m, yt_err *err) {
   size_t D = (size_t)m->cfg.feature_dim;
-  frame_logistic_state *s = m->state = yt_model_alloc(m, sizeof *s, err);
+  frame_logistic_state *s = m->state = yt_model_alloc_host(m, sizeof *s, err);
   if (!s) return YT_ENOMEM;
-  s->frames = yt_model_alloc(m, (size_t)m->cfg.max_frames * D * sizeof(float), err);
+  s->frames = yt_model_alloc(m, (size_t)m->max_batch * m->cfg.max_frames * D * sizeof(float), err);
   s->pooled = s->frames ? yt_model_alloc(m, (size_t)m->max_batch * D * sizeof(float), err) : NULL;
   if (!s->pooled) return YT_ENOMEM;
   return yt_logistic_head_build(&s->head, m, m->cfg.feature_dim, m->cfg.l2_penalty, err);
@@ -26,11 +26,11 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   (void)training;
   frame_logistic_state *s = m->state;
   int F = m->cfg.max_frames, D = m->cfg.feature_dim;
-  for (int b = 0; b < B; b++) {
-    int32_t n = num_frames[b];
-    yt_l2norm_forward(s->frames, x + (size_t)b * F * D, n, D);
-    yt_meanpool_forward(s->pooled + (size_t)b * D, s->frames, &n, 1, F, D);
-  }
+  (void)num_frames; /* m->nf: the same in the backend's memory */
+  /* every row: a zero padding row stays zero (the norm's floor), and the mean
+   * divides by the true count, so padding never counts */
+  m->be->l2norm_forward(s->frames, x, B * F, D);
+  m->be->meanpool_forward(s->pooled, s->frames, m->nf, B, F, D);
   yt_logistic_head_forward(&s->head, m, m->probs, s->pooled, B);
 }
 

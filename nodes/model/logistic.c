@@ -20,17 +20,17 @@ int yt_logistic_head_build(yt_logistic_head *h, yt_model *m, int D, float l2, yt
 
 // x (B,D)  W (D,C)  b (C)  probs (B,C)
 void yt_logistic_head_forward(yt_logistic_head *h, yt_model *m, float *probs, const float *x, int B) {
-  yt_matmul_forward(probs, x, yt_model_p(m, h->w), yt_model_p(m, h->b), B, h->D, h->C);
-  yt_sigmoid_forward(probs, probs, (size_t)B * h->C);
+  m->be->matmul_forward(probs, x, yt_model_p(m, h->w), yt_model_p(m, h->b), B, h->D, h->C);
+  m->be->sigmoid_forward(probs, probs, (size_t)B * h->C);
 }
 
 // dprobs, probs, dz (B,C)  x, dx (B,D)
 void yt_logistic_head_backward(yt_logistic_head *h, yt_model *m, float *dx, const float *dprobs,
                                const float *probs, const float *x, int B) {
   size_t n = (size_t)B * h->C;
-  memset(h->dz, 0, n * sizeof *h->dz);
-  yt_sigmoid_backward(h->dz, dprobs, probs, n);
-  yt_matmul_backward(dx, yt_model_g(m, h->w), yt_model_g(m, h->b), h->dz, x, yt_model_p(m, h->w), B, h->D,
+  m->be->zero(h->dz, n * sizeof *h->dz);
+  m->be->sigmoid_backward(h->dz, dprobs, probs, n);
+  m->be->matmul_backward(dx, yt_model_g(m, h->w), yt_model_g(m, h->b), h->dz, x, yt_model_p(m, h->w), B, h->D,
                      h->C);
 }
 
@@ -47,7 +47,7 @@ typedef struct {
 } logistic_state;
 
 static int build(yt_model *m, yt_err *err) {
-  logistic_state *s = m->state = yt_model_alloc(m, sizeof *s, err);
+  logistic_state *s = m->state = yt_model_alloc_host(m, sizeof *s, err);
   if (!s) return YT_ENOMEM;
   s->xn = yt_model_alloc(m, (size_t)m->max_batch * m->cfg.feature_dim * sizeof(float), err);
   if (!s->xn) return YT_ENOMEM;
@@ -58,7 +58,7 @@ static int build(yt_model *m, yt_err *err) {
 static void forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training) {
   (void)num_frames, (void)training;
   logistic_state *s = m->state;
-  yt_l2norm_forward(s->xn, x, B, m->cfg.feature_dim);
+  m->be->l2norm_forward(s->xn, x, B, m->cfg.feature_dim);
   yt_logistic_head_forward(&s->head, m, m->probs, s->xn, B);
 }
 

@@ -144,9 +144,21 @@ static int check_config(const yt_model_config *c, const yt_model_type *t, int ma
   return YT_OK;
 }
 
+/* The operations every model uses through its backend (model.c, moe.c,
+ * logistic.c, adam.c), then each type's own; yt_model_new_on refuses a
+ * backend that lacks one, by name. */
+static const char *const common_ops[] = {"matmul_forward", "matmul_backward", "sigmoid_forward", "sigmoid_backward",
+                                         "l2norm_forward", "l2norm_backward", "moe_combine_forward",
+                                         "moe_combine_backward", "loss_forward", "loss_backward", "sumsq", "axpy",
+                                         "adam_update", NULL};
+static const char *const frame_ops[] = {"meanpool_forward", "relu6_forward", "relu6_backward", "batchnorm_forward",
+                                        "batchnorm_backward", "maxpool_forward", "maxpool_backward",
+                                        "meanpool_backward", "softmax_forward", "softmax_backward", NULL};
+
 /* dry: the tensor table and the activations of the build, no parameter block
  * (yt_model_count_params) */
-static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, int dry, yt_err *err) {
+static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, const yt_backend *be, int opt_slots,
+                     int dry, yt_err *err) {
   *out = NULL;
   const yt_model_type *t = NULL;
   const char *names[NTYPES];
@@ -162,12 +174,23 @@ static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, 
   }
   int rc = check_config(cfg, t, max_batch, err);
   if (rc < 0) return rc;
+  if (!be || dry) be = yt_backend_cpu();
+  if ((rc = yt_backend_require(be, common_ops, err)) < 0 ||
+      (t->frame_level && (rc = yt_backend_require(be, frame_ops, err)) < 0))
+    return rc;
+  if (be != yt_backend_cpu() && (t == &yt_model_netvlad || t == &yt_model_lstm))
+    return yt_fail(err, YT_EUSAGE, "%s runs on the CPU backend only so far (device \"cpu\"); %s has not got its "
+                                   "VLAD and LSTM cell operations yet", t->name, be->name);
+  if (opt_slots < 0 || opt_slots > 4) return yt_fail(err, YT_EINVAL, "%s: opt_slots %d (0..4)", t->name, opt_slots);
   yt_model *m = calloc(1, sizeof *m);
   if (!m) return yt_fail(err, YT_ENOMEM, "out of memory for a %s", t->name);
   m->cfg = *cfg;
   m->type = t;
   m->max_batch = max_batch;
   m->dry_run = dry;
+  m->be = be;
+  m->on_host = be == yt_backend_cpu();
+  m->opt_slots = opt_slots;
   yt_model_set_sampling_seed(m, cfg->seed);
   rc = t->build(m, err);
   if (rc < 0) goto fail;
@@ -175,21 +198,42 @@ static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, 
     *out = m;
     return YT_OK;
   }
-  size_t C = (size_t)cfg->num_classes;
-  m->params = calloc(m->nparams ? m->nparams : 1, sizeof *m->params);
-  m->grads = calloc(m->nparams ? m->nparams : 1, sizeof *m->grads);
-  if (!m->params || !m->grads) {
-    rc = yt_fail(err, YT_ENOMEM, "%s: out of memory for %zu parameters (%.1f MiB, twice)", t->name, m->nparams,
-                 m->nparams * 4.0 / 1048576.0);
+  size_t C = (size_t)cfg->num_classes, n = m->nparams ? m->nparams : 1;
+  m->block = be->alloc((2 + (size_t)opt_slots) * n * sizeof(float));
+  if (!m->block) {
+    yt_err why = {0};
+    be->check(&why);
+    rc = yt_fail(err, YT_ENOMEM, "%s: out of memory for %zu parameters x %d (weights, gradients, optimizer: %.1f MiB) on "
+                 "%s%s%s", t->name, m->nparams, 2 + opt_slots, (2 + opt_slots) * n * 4.0 / 1048576.0, be->name,
+                 why.msg[0] ? ": " : "", why.msg);
     goto fail;
   }
-  m->probs = yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err);
-  m->dprobs = yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err);
-  if (!m->probs || !m->dprobs) {
+  m->params = m->block;
+  m->grads = m->block + n;
+  if (m->on_host) {
+    m->host_params = m->params;
+    m->host_grads = m->grads;
+  } else {
+    m->host_params = yt_model_alloc_host(m, n * sizeof(float), err);
+    m->host_grads = m->host_params ? yt_model_alloc_host(m, n * sizeof(float), err) : NULL;
+    size_t rows = (size_t)max_batch * (t->frame_level ? (size_t)cfg->max_frames : 1);
+    m->x_dev = m->host_grads ? yt_model_alloc(m, rows * cfg->feature_dim * sizeof(float), err) : NULL;
+    m->nf_dev = m->x_dev ? yt_model_alloc(m, (size_t)max_batch * sizeof(int32_t), err) : NULL;
+    m->labels_dev = m->nf_dev ? yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err) : NULL;
+    if (!m->labels_dev) {
+      rc = YT_ENOMEM;
+      goto fail;
+    }
+  }
+  m->scalars = yt_model_alloc(m, (1 + (size_t)m->ntensors) * sizeof(float), err);
+  m->probs = m->scalars ? yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err) : NULL;
+  m->dprobs = m->probs ? yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err) : NULL;
+  if (!m->dprobs) {
     rc = YT_ENOMEM;
     goto fail;
   }
   yt_model_init_params(m, cfg->seed);
+  if ((rc = be->check(err)) < 0) goto fail;
   *out = m;
   return YT_OK;
 fail:
@@ -198,12 +242,19 @@ fail:
 }
 
 int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_err *err) {
-  return model_new(out, cfg, max_batch, 0, err);
+  return model_new(out, cfg, max_batch, NULL, 0, 0, err);
 }
+
+int yt_model_new_on(yt_model **out, const yt_model_config *cfg, int max_batch, const yt_backend *be,
+                    int opt_slots, yt_err *err) {
+  return model_new(out, cfg, max_batch, be, opt_slots, 0, err);
+}
+
+const yt_backend *yt_model_backend(const yt_model *m) { return m->be; }
 
 int yt_model_count_params(const yt_model_config *cfg, size_t *trainable, size_t *total, yt_err *err) {
   yt_model *m;
-  int rc = model_new(&m, cfg, 1, 1, err); /* batch 1: the build's activations are small */
+  int rc = model_new(&m, cfg, 1, NULL, 0, 1, err); /* batch 1: the build's activations are small */
   if (rc < 0) return rc;
   size_t tr = 0;
   for (int i = 0; i < m->ntensors; i++)
@@ -216,27 +267,37 @@ int yt_model_count_params(const yt_model_config *cfg, size_t *trainable, size_t 
 
 void yt_model_free(yt_model *m) {
   if (!m) return;
-  for (int i = 0; i < m->nbufs; i++) free(m->buf[i]);
-  free(m->params);
-  free(m->grads);
+  for (int i = 0; i < m->nbufs; i++) {
+    if (m->buf_host[i]) free(m->buf[i]);
+    else m->be->free(m->buf[i]);
+  }
+  if (m->block) m->be->free(m->block);
   free(m);
 }
 
-void *yt_model_alloc(yt_model *m, size_t n, yt_err *err) {
+static void *model_alloc(yt_model *m, size_t n, int host, yt_err *err) {
   if (m->nbufs == YT_MODEL_MAX_BUFS) {
     yt_fail(err, YT_ENOMEM, "%s: more than %d buffers (raise YT_MODEL_MAX_BUFS)", m->type->name,
             YT_MODEL_MAX_BUFS);
     return NULL;
   }
-  void *p = calloc(1, n ? n : 1);
+  host |= m->on_host;
+  void *p = host ? calloc(1, n ? n : 1) : m->be->alloc(n ? n : 1);
   if (!p) {
-    yt_fail(err, YT_ENOMEM, "%s: out of memory for %.1f MiB of activations (max_batch %d: try a smaller batch)",
-            m->type->name, n / 1048576.0, m->max_batch);
+    yt_err why = {0};
+    if (!host) m->be->check(&why);
+    yt_fail(err, YT_ENOMEM, "%s: out of memory for %.1f MiB of activations on %s (max_batch %d: try a smaller "
+            "batch)%s%s", m->type->name, n / 1048576.0, host ? "the host" : m->be->name, m->max_batch,
+            why.msg[0] ? ": " : "", why.msg);
     return NULL;
   }
+  m->buf_host[m->nbufs] = (unsigned char)host;
   m->buf[m->nbufs++] = p;
   return p;
 }
+
+void *yt_model_alloc(yt_model *m, size_t n, yt_err *err) { return model_alloc(m, n, 0, err); }
+void *yt_model_alloc_host(yt_model *m, size_t n, yt_err *err) { return model_alloc(m, n, 1, err); }
 
 int yt_model_add_tensor(yt_model *m, const char *name, int ndim, const int *shape, int trainable, float l2,
                         int init_kind, float init_std, yt_err *err) {
@@ -286,8 +347,24 @@ int yt_model_find_tensor(const yt_model *m, const char *name) {
   return -1;
 }
 size_t yt_model_num_params(const yt_model *m) { return m->nparams; }
-float *yt_model_params(yt_model *m) { return m->params; }
-float *yt_model_grads(yt_model *m) { return m->grads; }
+float *yt_model_params(yt_model *m) {
+  if (!m->on_host) m->be->download(m->host_params, m->params, m->nparams * sizeof(float));
+  return m->host_params;
+}
+float *yt_model_grads(yt_model *m) {
+  if (!m->on_host) m->be->download(m->host_grads, m->grads, m->nparams * sizeof(float));
+  return m->host_grads;
+}
+float *yt_model_params_dev(yt_model *m) { return m->params; }
+float *yt_model_grads_dev(yt_model *m) { return m->grads; }
+void yt_model_params_changed(yt_model *m) {
+  if (!m->on_host) m->be->upload(m->params, m->host_params, m->nparams * sizeof(float));
+}
+float *yt_model_opt_slot(yt_model *m, int k) {
+  size_t n = m->nparams ? m->nparams : 1;
+  return k >= 0 && k < m->opt_slots ? m->block + (2 + (size_t)k) * n : NULL;
+}
+int yt_model_check(yt_model *m, yt_err *err) { return m->be->check(err); }
 
 void yt_model_set_sampling_seed(yt_model *m, uint64_t seed) {
   uint64_t x = seed ^ 0x5eed5a3b1e5ull;
@@ -301,7 +378,7 @@ float yt_model_uniform(yt_model *m) { return (float)(splitmix64(&m->sample_rng) 
 void yt_model_init_params(yt_model *m, uint64_t seed) {
   for (int i = 0; i < m->ntensors; i++) {
     const yt_tensor_info *t = &m->tensor[i];
-    float *p = m->params + t->offset;
+    float *p = m->host_params + t->offset;
     uint64_t x = seed ^ fnv1a(t->name); /* each tensor its own stream: order-independent */
     switch (m->init_kind[i]) {
     case YT_INIT_ZEROS: memset(p, 0, t->numel * sizeof *p); break;
@@ -324,6 +401,7 @@ void yt_model_init_params(yt_model *m, uint64_t seed) {
       break;
     }
   }
+  yt_model_params_changed(m);
 }
 
 /* ---- the shared steps ---------------------------------------------------------------- */
@@ -341,36 +419,57 @@ int yt_model_forward(yt_model *m, const float *x, const int32_t *num_frames, int
         return yt_fail(err, YT_EINVAL, "%s: video %d of the batch has num_frames %d, outside 0..%d", name, b,
                        num_frames[b], m->cfg.max_frames);
   }
+  const yt_backend *be = m->be;
+  m->nf = num_frames;
+  if (!m->on_host) { /* the input to the device; the model reads num_frames on the host too (sampling) */
+    size_t rows = (size_t)B * (m->type->frame_level ? (size_t)m->cfg.max_frames : 1);
+    be->upload(m->x_dev, x, rows * m->cfg.feature_dim * sizeof(float));
+    x = m->x_dev;
+    if (num_frames) {
+      be->upload(m->nf_dev, num_frames, (size_t)B * sizeof(int32_t));
+      m->nf = m->nf_dev;
+    }
+  }
   m->type->forward(m, x, num_frames, B, training ? 1 : 0);
   m->fwd_batch = B;
   m->fwd_training = training ? 1 : 0;
-  if (probs) memcpy(probs, m->probs, (size_t)B * m->cfg.num_classes * sizeof *probs);
-  return YT_OK;
+  size_t pn = (size_t)B * m->cfg.num_classes;
+  if (probs) {
+    if (m->on_host) memcpy(probs, m->probs, pn * sizeof *probs);
+    else be->download(probs, m->probs, pn * sizeof *probs);
+  }
+  return be->check(err);
 }
 
 int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float *reg_loss, yt_err *err) {
   if (!m->fwd_batch || !m->fwd_training)
     return yt_fail(err, YT_EINVAL, "%s: backward needs a training forward first (training = 1)", m->type->name);
   int B = m->fwd_batch, C = m->cfg.num_classes;
-  memset(m->grads, 0, m->nparams * sizeof *m->grads);
-  float loss = yt_loss_forward(m->cfg.label_loss, m->probs, labels, B, C);
-  memset(m->dprobs, 0, (size_t)B * C * sizeof *m->dprobs);
-  yt_loss_backward(m->cfg.label_loss, m->dprobs, m->probs, labels, B, C);
+  const yt_backend *be = m->be;
+  if (!m->on_host) {
+    be->upload(m->labels_dev, labels, (size_t)B * C * sizeof(float));
+    labels = m->labels_dev;
+  }
+  be->zero(m->grads, m->nparams * sizeof(float));
+  be->loss_forward(m->scalars, m->cfg.label_loss, m->probs, labels, B, C);
+  be->zero(m->dprobs, (size_t)B * C * sizeof(float));
+  be->loss_backward(m->cfg.label_loss, m->dprobs, m->probs, labels, B, C);
   m->type->backward(m, m->dprobs, B);
-  double reg = 0;
+  /* L2 terms: loss += l2 sum(w^2) / 2, grad += l2 w */
   for (int i = 0; i < m->ntensors; i++) {
     const yt_tensor_info *t = &m->tensor[i];
     if (t->l2 <= 0.0f) continue;
-    const float *w = m->params + t->offset;
-    float *g = m->grads + t->offset;
-    double ss = 0;
-    for (size_t k = 0; k < t->numel; k++) {
-      ss += (double)w[k] * w[k];
-      g[k] += t->l2 * w[k];
-    }
-    reg += t->l2 * ss / 2;
+    be->sumsq(m->scalars + 1 + i, m->params + t->offset, t->numel);
+    be->axpy(m->grads + t->offset, t->l2, m->params + t->offset, t->numel);
   }
-  if (label_loss) *label_loss = loss;
+  float sc[1 + YT_MODEL_MAX_TENSORS];
+  be->download(sc, m->scalars, (1 + (size_t)m->ntensors) * sizeof(float));
+  int rc = be->check(err);
+  if (rc < 0) return rc;
+  double reg = 0;
+  for (int i = 0; i < m->ntensors; i++)
+    if (m->tensor[i].l2 > 0.0f) reg += m->tensor[i].l2 * (double)sc[1 + i] / 2;
+  if (label_loss) *label_loss = sc[0];
   if (reg_loss) *reg_loss = (float)reg;
   return YT_OK;
 }

@@ -77,7 +77,18 @@ typedef struct yt_tensor_info {
 
 typedef struct yt_model yt_model;
 
+typedef struct yt_backend yt_backend; /* backend/backend.h */
+
+/* A model on the CPU backend. */
 int yt_model_new(yt_model **out, const yt_model_config *cfg, int max_batch, yt_err *err);
+/* A model on backend be (yt_backend_open). Parameters, gradients and
+ * opt_slots more parameter-sized slots (Adam: 2) are one block of the
+ * backend's memory. Refuses a backend that lacks an operation the model
+ * uses, naming it. Inputs and outputs of yt_model_forward/backward stay host
+ * memory: the model copies them. */
+int yt_model_new_on(yt_model **out, const yt_model_config *cfg, int max_batch, const yt_backend *be,
+                    int opt_slots, yt_err *err);
+const yt_backend *yt_model_backend(const yt_model *m);
 /* The floats a model of cfg would hold, without allocating its parameter
  * block: *trainable (what Adam updates) and *total (batch-norm moving
  * statistics included). Either pointer may be NULL. Checks cfg as
@@ -91,8 +102,21 @@ const yt_tensor_info *yt_model_tensor(const yt_model *m, int i);
 /* Index of the tensor called name, or -1. */
 int yt_model_find_tensor(const yt_model *m, const char *name);
 size_t yt_model_num_params(const yt_model *m); /* floats in the block, moving stats included */
+/* Host views of the parameter and gradient blocks. On the CPU they are the
+ * blocks themselves; on a device each call downloads a fresh copy. After
+ * writing parameters through the view, call yt_model_params_changed. */
 float *yt_model_params(yt_model *m);
 float *yt_model_grads(yt_model *m);            /* same layout as the parameters */
+void yt_model_params_changed(yt_model *m);     /* uploads the host view (no-op on the CPU) */
+/* The blocks themselves, in the backend's memory (the optimizer's view). */
+float *yt_model_params_dev(yt_model *m);
+float *yt_model_grads_dev(yt_model *m);
+/* Optimizer slot k (0 <= k < opt_slots), nparams floats of backend memory
+ * laid out like the parameters, zeroed at build; NULL without one. */
+float *yt_model_opt_slot(yt_model *m, int k);
+/* The backend's first error since the last check (a device's asynchronous
+ * failure), or YT_OK. yt_model_forward and yt_model_backward check already. */
+int yt_model_check(yt_model *m, yt_err *err);
 
 /* Glorot-uniform / normal initializers as the starter code (REFERENCE.md 2.0). */
 void yt_model_init_params(yt_model *m, uint64_t seed);

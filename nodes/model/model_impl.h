@@ -5,6 +5,7 @@
 #ifndef YT_MODEL_IMPL_H
 #define YT_MODEL_IMPL_H
 
+#include "backend/backend.h"
 #include "model/layers.h"
 #include "model/loss.h"
 #include "model/model.h"
@@ -33,13 +34,27 @@ struct yt_model {
   int init_kind[YT_MODEL_MAX_TENSORS];
   float init_std[YT_MODEL_MAX_TENSORS]; /* YT_INIT_NORMAL's sigma */
   size_t nparams;
-  float *params, *grads;
+  /* The backend every operation runs on, and its memory: one block of
+   * (2 + opt_slots) x nparams floats holding the parameters, the gradients
+   * and the optimizer's slots (Adam's m and v), in that order. */
+  const yt_backend *be;
+  int on_host;          /* be is the CPU: backend memory is host memory */
+  int opt_slots;
+  float *block;
+  float *params, *grads; /* into block */
+  float *host_params, *host_grads; /* host views: = params, grads on the CPU; mirrors on a device */
   float *probs, *dprobs; /* (max_batch, C): the last forward's output and the loss gradient */
+  float *x_dev;          /* a device's copy of the input, (max_batch, F or 1, D); NULL on the CPU */
+  int32_t *nf_dev;       /* a device's copy of num_frames (max_batch); NULL on the CPU */
+  float *labels_dev;     /* a device's copy of the labels (max_batch, C); NULL on the CPU */
+  float *scalars;        /* backend floats: [0] the label loss, [1 + i] tensor i's sum of squares */
+  const int32_t *nf;     /* this forward's num_frames in backend memory (frame-level models' ops) */
   int fwd_batch, fwd_training;
   uint64_t sample_rng; /* frame sampling (DbofModel, NetVLADModelLF) */
   int dry_run;         /* yt_model_count_params: tensor table only, no parameter block */
   int nbufs;
   void *buf[YT_MODEL_MAX_BUFS];
+  unsigned char buf_host[YT_MODEL_MAX_BUFS]; /* 1: host memory (free), 0: the backend's */
   void *state; /* the model type's own struct */
 };
 
@@ -53,8 +68,12 @@ int yt_model_add_tensor(yt_model *m, const char *name, int ndim, const int *shap
 int yt_model_add_batchnorm(yt_model *m, const char *scope, int C, int *first, yt_err *err);
 static inline float *yt_model_p(yt_model *m, int i) { return m->params + m->tensor[i].offset; }
 static inline float *yt_model_g(yt_model *m, int i) { return m->grads + m->tensor[i].offset; }
-/* n zeroed bytes owned by the model (freed with it); NULL on failure with err set. */
+/* n zeroed bytes of the backend's memory owned by the model (freed with
+ * it), for activations; NULL on failure with err set. */
 void *yt_model_alloc(yt_model *m, size_t n, yt_err *err);
+/* The same in host memory, for the model's own struct and host-side work
+ * (frame indices before they are uploaded). */
+void *yt_model_alloc_host(yt_model *m, size_t n, yt_err *err);
 /* A uniform draw in [0, 1) with 24 bits, as tf.random_uniform float32. */
 float yt_model_uniform(yt_model *m);
 /* REFERENCE.md 2.6 (sample.c): the frame of each of the S slots of each video,

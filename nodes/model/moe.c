@@ -31,19 +31,19 @@ int yt_moe_head_build(yt_moe_head *h, yt_model *m, int D, yt_err *err) {
 // x (B,D)  Wg (D,C(M+1))  We (D,CM)  be (CM)  probs (B,C)
 void yt_moe_head_forward(yt_moe_head *h, yt_model *m, float *probs, const float *x, int B) {
   int C = h->C, M = h->M;
-  yt_matmul_forward(h->gate_p, x, yt_model_p(m, h->gates_w), NULL, B, h->D, C * (M + 1));
-  yt_matmul_forward(h->expert_p, x, yt_model_p(m, h->experts_w), yt_model_p(m, h->experts_b), B, h->D, C * M);
-  yt_moe_combine_forward(probs, h->gate_p, h->expert_p, h->gate_p, h->expert_p, B, C, M);
+  m->be->matmul_forward(h->gate_p, x, yt_model_p(m, h->gates_w), NULL, B, h->D, C * (M + 1));
+  m->be->matmul_forward(h->expert_p, x, yt_model_p(m, h->experts_w), yt_model_p(m, h->experts_b), B, h->D, C * M);
+  m->be->moe_combine_forward(probs, h->gate_p, h->expert_p, h->gate_p, h->expert_p, B, C, M);
 }
 
 // dprobs (B,C)  x, dx (B,D)
 void yt_moe_head_backward(yt_moe_head *h, yt_model *m, float *dx, const float *dprobs, const float *x, int B) {
   int C = h->C, M = h->M, G = C * (M + 1), E = C * M;
-  memset(h->dgate, 0, (size_t)B * G * sizeof(float));
-  memset(h->dexpert, 0, (size_t)B * E * sizeof(float));
-  yt_moe_combine_backward(h->dgate, h->dexpert, dprobs, h->gate_p, h->expert_p, B, C, M);
-  yt_matmul_backward(dx, yt_model_g(m, h->gates_w), NULL, h->dgate, x, yt_model_p(m, h->gates_w), B, h->D, G);
-  yt_matmul_backward(dx, yt_model_g(m, h->experts_w), yt_model_g(m, h->experts_b), h->dexpert, x,
+  m->be->zero(h->dgate, (size_t)B * G * sizeof(float));
+  m->be->zero(h->dexpert, (size_t)B * E * sizeof(float));
+  m->be->moe_combine_backward(h->dgate, h->dexpert, dprobs, h->gate_p, h->expert_p, B, C, M);
+  m->be->matmul_backward(dx, yt_model_g(m, h->gates_w), NULL, h->dgate, x, yt_model_p(m, h->gates_w), B, h->D, G);
+  m->be->matmul_backward(dx, yt_model_g(m, h->experts_w), yt_model_g(m, h->experts_b), h->dexpert, x,
                      yt_model_p(m, h->experts_w), B, h->D, E);
 }
 
@@ -60,7 +60,7 @@ typedef struct {
 } moe_state;
 
 static int build(yt_model *m, yt_err *err) {
-  moe_state *s = m->state = yt_model_alloc(m, sizeof *s, err);
+  moe_state *s = m->state = yt_model_alloc_host(m, sizeof *s, err);
   if (!s) return YT_ENOMEM;
   s->xn = yt_model_alloc(m, (size_t)m->max_batch * m->cfg.feature_dim * sizeof(float), err);
   if (!s->xn) return YT_ENOMEM;
@@ -71,7 +71,7 @@ static int build(yt_model *m, yt_err *err) {
 static void forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training) {
   (void)num_frames, (void)training;
   moe_state *s = m->state;
-  yt_l2norm_forward(s->xn, x, B, m->cfg.feature_dim);
+  m->be->l2norm_forward(s->xn, x, B, m->cfg.feature_dim);
   yt_moe_head_forward(&s->head, m, m->probs, s->xn, B);
 }
 

@@ -111,7 +111,7 @@ static int build_part(yt_model *m, nv_state *s, vlad_part *q, const char *scope,
 
 static int build(yt_model *m, yt_err *err) {
   const yt_model_config *c = &m->cfg;
-  nv_state *s = m->state = yt_model_alloc(m, sizeof *s, err);
+  nv_state *s = m->state = yt_model_alloc_host(m, sizeof *s, err);
   if (!s) return YT_ENOMEM;
   int K = c->netvlad_cluster_size, V = c->netvlad_video_dim, rc;
   s->S = c->iterations;
@@ -248,15 +248,15 @@ static void part_forward(yt_model *m, nv_state *s, vlad_part *q, int B, int trai
   int N = B * s->S, D = q->D, K = q->K;
   if (q->x != s->x1) yt_cols_forward(q->x, s->x1 + q->off, N, D, D, s->D); // x1 (N, all D) -> x (N,D)
   // x (N,D)  cluster_weights (D,K)  z (N,K)
-  yt_matmul_forward(q->z, q->x, yt_model_p(m, q->cw), s->bn ? NULL : yt_model_p(m, q->cb), N, D, K);
+  m->be->matmul_forward(q->z, q->x, yt_model_p(m, q->cw), s->bn ? NULL : yt_model_p(m, q->cb), N, D, K);
   if (s->bn)
-    yt_batchnorm_forward(q->a, q->c_mean, q->c_rstd, BN_MOVING(q->c_bn), q->z, BN_AFFINE(q->c_bn), N, K,
+    m->be->batchnorm_forward(q->a, q->c_mean, q->c_rstd, BN_MOVING(q->c_bn), q->z, BN_AFFINE(q->c_bn), N, K,
                          training, m->cfg.batch_norm_decay);
-  yt_softmax_forward(q->a, q->a, N, K);
+  m->be->softmax_forward(q->a, q->a, N, K);
   // a (B,S,K)  x (B,S,D)  cluster_weights2 (D,K)  v (B,D,K)
   yt_vlad_forward(q->v, q->asum, q->a, q->x, s->light ? NULL : yt_model_p(m, q->cw2), B, s->S, D, K);
   yt_l2norm_cols_forward(q->vn, q->v, B, D, K);
-  yt_l2norm_forward(q->vg, q->vn, B, D * K);
+  m->be->l2norm_forward(q->vg, q->vn, B, D * K);
   if (s->nparts > 1) { // vg (B, D*K) -> vlad (B, P) at the part's offset
     int off = q == &s->part[0] ? 0 : s->part[0].D * s->part[0].K;
     yt_cols_forward(s->vlad + off, q->vg, B, D * K, s->P, D * K);
@@ -270,31 +270,31 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   float decay = m->cfg.batch_norm_decay;
   yt_model_sample_frames(m, s->idx, num_frames, B, S, training);
   yt_gather_frames(s->x0, x, s->idx, B, S, m->cfg.max_frames, D);
-  yt_l2norm_forward(s->x0, s->x0, N, D); // x0 (N,D)
+  m->be->l2norm_forward(s->x0, s->x0, N, D); // x0 (N,D)
   if (s->bn)                             // x1 (N,D)
-    yt_batchnorm_forward(s->x1, s->in_mean, s->in_rstd, BN_MOVING(s->in_bn), s->x0, BN_AFFINE(s->in_bn), N, D,
+    m->be->batchnorm_forward(s->x1, s->in_mean, s->in_rstd, BN_MOVING(s->in_bn), s->x0, BN_AFFINE(s->in_bn), N, D,
                          training, decay);
   for (int i = 0; i < s->nparts; i++) part_forward(m, s, &s->part[i], B, training);
 
   // vlad (B,P)  hidden1_weights (P,H)  hz, h (B,H)
-  yt_matmul_forward(s->hz, s->vlad, yt_model_p(m, s->hw), s->hbn ? NULL : yt_model_p(m, s->hb), B, s->P, H);
+  m->be->matmul_forward(s->hz, s->vlad, yt_model_p(m, s->hw), s->hbn ? NULL : yt_model_p(m, s->hb), B, s->P, H);
   if (s->hbn) {
-    yt_batchnorm_forward(s->h, s->h_mean, s->h_rstd, BN_MOVING(s->h_bn), s->hz, BN_AFFINE(s->h_bn), B, H,
+    m->be->batchnorm_forward(s->h, s->h_mean, s->h_rstd, BN_MOVING(s->h_bn), s->hz, BN_AFFINE(s->h_bn), B, H,
                          training, decay);
-    yt_relu6_forward(s->h, s->h, (size_t)B * H);
+    m->be->relu6_forward(s->h, s->h, (size_t)B * H);
   } else if (s->relu) {
-    yt_relu6_forward(s->h, s->hz, (size_t)B * H);
+    m->be->relu6_forward(s->h, s->hz, (size_t)B * H);
   }
 
   // context gating: h (B,H)  gating_weights_2 (H,H)  hg (B,H)
   if (s->gating) {
     const float *wg = yt_model_p(m, s->gw);
-    yt_matmul_forward(s->gz, s->h, wg, s->bn ? NULL : yt_model_p(m, s->gb), B, H, H);
+    m->be->matmul_forward(s->gz, s->h, wg, s->bn ? NULL : yt_model_p(m, s->gb), B, H, H);
     if (s->rmdiag) yt_remove_diag_forward(s->gz, s->h, wg, B, H);
     if (s->bn)
-      yt_batchnorm_forward(s->g, s->g_mean, s->g_rstd, BN_MOVING(s->g_bn), s->gz, BN_AFFINE(s->g_bn), B, H,
+      m->be->batchnorm_forward(s->g, s->g_mean, s->g_rstd, BN_MOVING(s->g_bn), s->gz, BN_AFFINE(s->g_bn), B, H,
                            training, decay);
-    yt_sigmoid_forward(s->g, s->bn ? s->g : s->gz, (size_t)B * H);
+    m->be->sigmoid_forward(s->g, s->bn ? s->g : s->gz, (size_t)B * H);
     yt_gate_forward(s->hg, s->h, s->g, (size_t)B * H);
   }
 
@@ -305,11 +305,11 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   // label gating: p (B,C)  gating_prob_weights (C,C)  probs (B,C)
   if (s->pgating) {
     const float *wp = yt_model_p(m, s->pw);
-    yt_matmul_forward(s->pz, s->p, wp, NULL, B, C, C);
+    m->be->matmul_forward(s->pz, s->p, wp, NULL, B, C, C);
     if (s->rmdiag) yt_remove_diag_forward(s->pz, s->p, wp, B, C);
-    yt_batchnorm_forward(s->pg, s->p_mean, s->p_rstd, BN_MOVING(s->p_bn), s->pz, BN_AFFINE(s->p_bn), B, C,
+    m->be->batchnorm_forward(s->pg, s->p_mean, s->p_rstd, BN_MOVING(s->p_bn), s->pz, BN_AFFINE(s->p_bn), B, C,
                          training, decay);
-    yt_sigmoid_forward(s->pg, s->pg, (size_t)B * C);
+    m->be->sigmoid_forward(s->pg, s->pg, (size_t)B * C);
     yt_gate_forward(m->probs, s->p, s->pg, (size_t)B * C);
   }
 }
@@ -325,7 +325,7 @@ static void part_backward(yt_model *m, nv_state *s, vlad_part *q, const float *d
   int S = s->S, N = B * S, D = q->D, K = q->K;
   size_t DK = (size_t)B * D * K, NK = (size_t)N * K;
   zero(s->dv1, DK);
-  yt_l2norm_backward(s->dv1, dvg, q->vn, B, D * K);
+  m->be->l2norm_backward(s->dv1, dvg, q->vn, B, D * K);
   zero(s->dv2, DK);
   yt_l2norm_cols_backward(s->dv2, s->dv1, q->v, B, D, K);
   /* d x of the part: only where input_bn sits below (else nothing trainable does) */
@@ -338,15 +338,15 @@ static void part_backward(yt_model *m, nv_state *s, vlad_part *q, const float *d
   yt_vlad_backward(s->dk1, dx, s->light ? NULL : yt_model_g(m, q->cw2), s->dv2, q->a, q->x,
                    s->light ? NULL : yt_model_p(m, q->cw2), q->asum, B, S, D, K);
   zero(s->dk2, NK);
-  yt_softmax_backward(s->dk2, s->dk1, q->a, N, K);
+  m->be->softmax_backward(s->dk2, s->dk1, q->a, N, K);
   float *dz = s->dk2;
   if (s->bn) {
     zero(s->dk1, NK);
-    yt_batchnorm_backward(s->dk1, BN_GRADS(q->c_bn), s->dk2, q->z, q->c_mean, q->c_rstd,
+    m->be->batchnorm_backward(s->dk1, BN_GRADS(q->c_bn), s->dk2, q->z, q->c_mean, q->c_rstd,
                           yt_model_p(m, q->c_bn + 1), N, K);
     dz = s->dk1;
   }
-  yt_matmul_backward(dx, yt_model_g(m, q->cw), s->bn ? NULL : yt_model_g(m, q->cb), dz, q->x,
+  m->be->matmul_backward(dx, yt_model_g(m, q->cw), s->bn ? NULL : yt_model_g(m, q->cb), dz, q->x,
                      yt_model_p(m, q->cw), N, D, K);
   if (dx && dx == s->dxp) yt_cols_backward(s->dx1 + q->off, dx, N, D, D, s->D);
 }
@@ -363,11 +363,11 @@ static void backward(yt_model *m, const float *dprobs, int B) {
     zero(s->dp, BC), zero(s->dpg, BC);
     yt_gate_backward(s->dp, s->dpg, dprobs, s->p, s->pg, BC);
     zero(s->dpz, BC);
-    yt_sigmoid_backward(s->dpz, s->dpg, s->pg, BC);
+    m->be->sigmoid_backward(s->dpz, s->dpg, s->pg, BC);
     zero(s->dpzb, BC);
-    yt_batchnorm_backward(s->dpzb, BN_GRADS(s->p_bn), s->dpz, s->pz, s->p_mean, s->p_rstd,
+    m->be->batchnorm_backward(s->dpzb, BN_GRADS(s->p_bn), s->dpz, s->pz, s->p_mean, s->p_rstd,
                           yt_model_p(m, s->p_bn + 1), B, C);
-    yt_matmul_backward(s->dp, yt_model_g(m, s->pw), NULL, s->dpzb, s->p, wp, B, C, C);
+    m->be->matmul_backward(s->dp, yt_model_g(m, s->pw), NULL, s->dpzb, s->p, wp, B, C, C);
     if (s->rmdiag) yt_remove_diag_backward(s->dp, yt_model_g(m, s->pw), s->dpzb, s->p, wp, B, C);
     dp = s->dp;
   }
@@ -381,13 +381,13 @@ static void backward(yt_model *m, const float *dprobs, int B) {
     zero(s->dh, BH), zero(s->dgate, BH);
     yt_gate_backward(s->dh, s->dgate, s->dhg, s->h, s->g, BH);
     zero(s->dgz, BH);
-    yt_sigmoid_backward(s->dgz, s->dgate, s->g, BH);
+    m->be->sigmoid_backward(s->dgz, s->dgate, s->g, BH);
     if (s->bn) {
       zero(s->dgzb, BH);
-      yt_batchnorm_backward(s->dgzb, BN_GRADS(s->g_bn), s->dgz, s->gz, s->g_mean, s->g_rstd,
+      m->be->batchnorm_backward(s->dgzb, BN_GRADS(s->g_bn), s->dgz, s->gz, s->g_mean, s->g_rstd,
                             yt_model_p(m, s->g_bn + 1), B, H);
     }
-    yt_matmul_backward(s->dh, yt_model_g(m, s->gw), s->bn ? NULL : yt_model_g(m, s->gb), s->dgzb, s->h, wg, B,
+    m->be->matmul_backward(s->dh, yt_model_g(m, s->gw), s->bn ? NULL : yt_model_g(m, s->gb), s->dgzb, s->h, wg, B,
                        H, H);
     if (s->rmdiag) yt_remove_diag_backward(s->dh, yt_model_g(m, s->gw), s->dgzb, s->h, wg, B, H);
   }
@@ -395,15 +395,15 @@ static void backward(yt_model *m, const float *dprobs, int B) {
   // hidden layer: dh -> dhy (before relu6) -> dhz (before hidden1_bn)
   if (s->relu) {
     zero(s->dhy, BH);
-    yt_relu6_backward(s->dhy, s->dh, s->h, BH);
+    m->be->relu6_backward(s->dhy, s->dh, s->h, BH);
   }
   if (s->hbn) {
     zero(s->dhz, BH);
-    yt_batchnorm_backward(s->dhz, BN_GRADS(s->h_bn), s->dhy, s->hz, s->h_mean, s->h_rstd,
+    m->be->batchnorm_backward(s->dhz, BN_GRADS(s->h_bn), s->dhy, s->hz, s->h_mean, s->h_rstd,
                           yt_model_p(m, s->h_bn + 1), B, H);
   }
   zero(s->dvlad, (size_t)B * s->P);
-  yt_matmul_backward(s->dvlad, yt_model_g(m, s->hw), s->hbn ? NULL : yt_model_g(m, s->hb), s->dhz, s->vlad,
+  m->be->matmul_backward(s->dvlad, yt_model_g(m, s->hw), s->hbn ? NULL : yt_model_g(m, s->hb), s->dhz, s->vlad,
                      yt_model_p(m, s->hw), B, s->P, H);
 
   // the VLADs, then input_bn
@@ -420,7 +420,7 @@ static void backward(yt_model *m, const float *dprobs, int B) {
     part_backward(m, s, q, dvg, B);
   }
   if (s->bn)
-    yt_batchnorm_backward(NULL, BN_GRADS(s->in_bn), s->dx1, s->x0, s->in_mean, s->in_rstd,
+    m->be->batchnorm_backward(NULL, BN_GRADS(s->in_bn), s->dx1, s->x0, s->in_mean, s->in_rstd,
                           yt_model_p(m, s->in_bn + 1), N, D);
 }
 
