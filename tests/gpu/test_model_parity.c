@@ -1,0 +1,132 @@
+/* test_model_parity: every model trained for a few steps on the CPU backend
+ * and on cuda:0 from the same initial weights, on the same batches: the
+ * probabilities, the loss, every gradient tensor and the weights after Adam
+ * must agree. Exits 77 (skipped) where cuda:0 cannot be opened (no device, or
+ * a build without CUDA).
+ *
+ * Tolerance: |gpu - cpu| <= TOL * max(|cpu|, 1% of the tensor's largest |cpu|).
+ * sgemm sums in another order on the device (cuBLAS), so float rounding
+ * differs from the first product on; after a few Adam steps that stays well
+ * under 1e-3 for these small, well-conditioned models (TF32 is off). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "check.h"
+#include "model/adam.h"
+#include "model/model.h"
+
+#define TOL 2e-3
+#define STEPS 3
+
+static uint64_t rng = 4242;
+static double urand(void) {
+  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (double)(rng >> 11) * 0x1p-53;
+}
+
+/* worst relative error of a against the reference r */
+static double rel_err(const float *a, const float *r, size_t n) {
+  double big = 0, worst = 0;
+  for (size_t i = 0; i < n; i++) big = fmax(big, fabs(r[i]));
+  double floor = fmax(big * 0.01, 1e-30);
+  for (size_t i = 0; i < n; i++) {
+    double e = fabs((double)a[i] - r[i]) / fmax(fabs(r[i]), floor);
+    if (!(e <= worst)) worst = e; /* NaN counts as worst */
+  }
+  return worst;
+}
+
+static void run_model(const char *model, const yt_backend *gpu) {
+  yt_model_config c = {0};
+  snprintf(c.model, sizeof c.model, "%s", model);
+  yt_model_config_defaults(&c);
+  c.num_classes = 37, c.feature_dim = 40, c.max_frames = 12;
+  c.iterations = 6, c.dbof_cluster_size = 24, c.dbof_hidden_size = 16;
+  c.netvlad_cluster_size = 8, c.netvlad_hidden_size = 16, c.netvlad_video_dim = 32;
+  c.lstm_layers = 2, c.lstm_cells = 8;
+  c.seed = 7;
+  int B = 9, C = c.num_classes, F = c.frame_features ? c.max_frames : 1, D = c.feature_dim;
+  yt_err err = {0};
+  yt_model *cpu = NULL, *dev = NULL;
+  if (yt_model_new_on(&cpu, &c, B, yt_backend_cpu(), 2, &err) < 0) {
+    CHECK(0, "%s on the CPU: %s", model, err.msg);
+    return;
+  }
+  if (yt_model_new_on(&dev, &c, B, gpu, 2, &err) < 0) {
+    CHECK(0, "%s on %s: %s", model, gpu->name, err.msg);
+    yt_model_free(cpu);
+    return;
+  }
+  yt_adam ac, ad;
+  CHECK(yt_adam_init_for(&ac, cpu, &err) == 0 && yt_adam_init_for(&ad, dev, &err) == 0, "adam: %s", err.msg);
+  size_t np = yt_model_num_params(cpu);
+  CHECK(np == yt_model_num_params(dev), "%s: parameter counts %zu, %zu", model, np, yt_model_num_params(dev));
+  /* the same initial weights, bit for bit */
+  memcpy(yt_model_params(dev), yt_model_params(cpu), np * sizeof(float));
+  yt_model_params_changed(dev);
+  float *x = calloc((size_t)B * F * D, sizeof *x), *y = calloc((size_t)B * C, sizeof *y);
+  float *pc = calloc((size_t)B * C, sizeof *pc), *pd = calloc((size_t)B * C, sizeof *pd);
+  int32_t nf[9] = {12, 0, 1, 5, 12, 7, 3, 12, 2};
+  float *gc = malloc(np * sizeof *gc), *wc = malloc(np * sizeof *wc);
+  for (int step = 0; step < STEPS; step++) {
+    for (int b = 0; b < B; b++) {
+      int n = c.frame_features ? nf[b] : 1;
+      for (int t = 0; t < n; t++)
+        for (int d = 0; d < D; d++) x[((size_t)b * F + t) * D + d] = (float)(urand() * 2 - 1);
+      for (int k = 0; k < C; k++) y[(size_t)b * C + k] = urand() < 0.2 ? 1.0f : 0.0f;
+    }
+    yt_model_set_sampling_seed(cpu, 100 + step); /* the same sampled frames on both */
+    yt_model_set_sampling_seed(dev, 100 + step);
+    float lc, ld, rc_, rd;
+    int ok = yt_model_forward(cpu, x, c.frame_features ? nf : NULL, B, 1, pc, &err) == 0 &&
+             yt_model_backward(cpu, y, &lc, &rc_, &err) == 0;
+    CHECK(ok, "%s cpu step %d: %s", model, step, err.msg);
+    ok = ok && yt_model_forward(dev, x, c.frame_features ? nf : NULL, B, 1, pd, &err) == 0 &&
+         yt_model_backward(dev, y, &ld, &rd, &err) == 0;
+    CHECK(ok, "%s %s step %d: %s", model, gpu->name, step, err.msg);
+    if (!ok) break;
+    double e = rel_err(pd, pc, (size_t)B * C);
+    CHECK(e <= TOL, "%s step %d: probabilities differ by %.3g", model, step, e);
+    CHECK(fabs(ld - lc) <= TOL * fabs(lc) && fabs(rd - rc_) <= TOL * fabs(rc_) + 1e-12,
+          "%s step %d: loss %.7g vs %.7g, L2 %.7g vs %.7g", model, step, ld, lc, rd, rc_);
+    memcpy(gc, yt_model_grads(cpu), np * sizeof *gc);
+    const float *gd = yt_model_grads(dev);
+    for (int i = 0; i < yt_model_num_tensors(cpu); i++) {
+      const yt_tensor_info *t = yt_model_tensor(cpu, i);
+      if (!t->trainable) continue;
+      double eg = rel_err(gd + t->offset, gc + t->offset, t->numel);
+      CHECK(eg <= TOL, "%s step %d: gradient of %s differs by %.3g", model, step, t->name, eg);
+    }
+    yt_adam_step(&ac, cpu, 1e-3f, 1.0f);
+    yt_adam_step(&ad, dev, 1e-3f, 1.0f);
+    CHECK(yt_model_check(dev, &err) == 0, "%s: %s", model, err.msg);
+  }
+  memcpy(wc, yt_model_params(cpu), np * sizeof *wc);
+  const float *wd = yt_model_params(dev);
+  for (int i = 0; i < yt_model_num_tensors(cpu); i++) {
+    const yt_tensor_info *t = yt_model_tensor(cpu, i);
+    double ew = rel_err(wd + t->offset, wc + t->offset, t->numel);
+    CHECK(ew <= TOL, "%s after %d steps: %s differs by %.3g (moving statistics included)", model, STEPS, t->name,
+          ew);
+  }
+  printf("  %-24s %zu parameters, %d steps: probabilities, loss, gradients and weights agree\n", model, np, STEPS);
+  free(x), free(y), free(pc), free(pd), free(gc), free(wc);
+  yt_adam_free(&ac), yt_adam_free(&ad);
+  yt_model_free(cpu), yt_model_free(dev);
+}
+
+int main(void) {
+  const yt_backend *gpu;
+  yt_err err = {0};
+  if (yt_backend_open("cuda:0", 0, &gpu, &err) < 0) {
+    printf("test_model_parity: skipped: %s\n", err.msg);
+    return 77;
+  }
+  static const char *const models[] = {"LogisticModel", "MoeModel", "FrameLevelLogisticModel", "DbofModel",
+                                       "NetVLADModelLF", "LstmModel"};
+  for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) run_model(models[i], gpu);
+  return check_report("test_model_parity");
+}
