@@ -86,8 +86,17 @@ static int train_rate(const bench_model *bm, int steps, int repeat, double *rate
   cfg.feature_dim = 1152;
   cfg.frame_features = bm->frame;
   cfg.max_frames = 300;
-  if (bm->clusters) cfg.dbof_cluster_size = bm->clusters;
-  if (bm->hidden) cfg.dbof_hidden_size = bm->hidden;
+  if (!strcmp(bm->model, "NetVLADModelLF")) { /* the small configuration of graphs/train_netvlad_small.flow */
+    cfg.netvlad_cluster_size = bm->clusters;
+    cfg.netvlad_hidden_size = bm->hidden;
+    cfg.moe_l2 = 1e-6f;
+  } else if (!strcmp(bm->model, "LstmModel")) { /* clusters = layers, hidden = cells */
+    cfg.lstm_layers = bm->clusters;
+    cfg.lstm_cells = bm->hidden;
+  } else {
+    if (bm->clusters) cfg.dbof_cluster_size = bm->clusters;
+    if (bm->hidden) cfg.dbof_hidden_size = bm->hidden;
+  }
   if (bm->iterations) cfg.iterations = bm->iterations;
   cfg.seed = 1;
   yt_model *m;
@@ -165,18 +174,26 @@ int main(int argc, char **argv) {
       {"LogisticModel (video, C 3862)", "LogisticModel", 0, 128, 3862, 0, 0, 0},
       {"DbofModel small (K 1024, H 512)", "DbofModel", 1, 128, 3862, 1024, 512, 30},
       {"DbofModel default (K 8192, H 1024)", "DbofModel", 1, 128, 3862, 8192, 1024, 30},
+      {"NetVLADModelLF small (K 32, H 256)", "NetVLADModelLF", 1, 128, 3862, 32, 256, 30},
+      {"LstmModel small (1 x 128 cells)", "LstmModel", 1, 128, 3862, 1, 128, 0},
   };
-  int n_models = quick ? 3 : 4;
+  /* --quick: the first three and NetVLAD small */
+  int order[] = {0, 1, 2, 4, 3, 5};
+  int n_models = quick ? 4 : 6;
   /* each model's widest gemm alone, measured first: a shape can beat the
    * squares, and the peak is the best sgemm seen in this run */
-  double shape_g[4];
-  for (int i = 0; i < n_models; i++) {
+  double shape_g[6];
+  for (int j = 0; j < n_models; j++) {
+    int i = order[j];
     const bench_model *bm = &models[i];
     int C3 = bm->classes * (strcmp(bm->model, "MoeModel") ? 1 : 3); /* MoE: gates (M + 1) and experts M at once */
-    shape_g[i] = bm->frame ? sgemm_gflops(bm->batch * bm->iterations, bm->clusters, 1152, repeat)
-                           : sgemm_gflops(bm->batch, C3, 1152, repeat);
-    printf("  %s widest gemm [%d x 1152] x [1152 x %d]: %.1f GFLOP/s\n", bm->label,
-           bm->frame ? bm->batch * bm->iterations : bm->batch, bm->frame ? bm->clusters : C3, shape_g[i]);
+    int gm = bm->batch, gk = 1152, gn = C3; /* video level: [B x 1152] x [1152 x C(2M+1)] */
+    if (!strcmp(bm->model, "DbofModel")) gm = bm->batch * bm->iterations, gn = bm->clusters;
+    if (!strcmp(bm->model, "NetVLADModelLF")) /* the hidden layer: [B x VLAD] x [VLAD x H] */
+      gk = 1024 * bm->clusters + 128 * (bm->clusters / 2), gn = bm->hidden;
+    if (!strcmp(bm->model, "LstmModel")) gm = bm->batch * 300, gn = 4 * bm->hidden; /* x W_x over all frames */
+    shape_g[i] = sgemm_gflops(gm, gn, gk, repeat);
+    printf("  %s widest gemm [%d x %d] x [%d x %d]: %.1f GFLOP/s\n", bm->label, gm, gk, gk, gn, shape_g[i]);
     if (shape_g[i] > peak) peak = shape_g[i];
   }
   printf("  peak (best sgemm above): %.1f GFLOP/s\n\n", peak);
@@ -184,7 +201,8 @@ int main(int argc, char **argv) {
   printf("  %-36s %10s %10s %11s %9s %8s %10s\n", "model", "params", "GFLOP/ex", "examples/s", "GFLOP/s", "of peak",
          "its gemm");
   int failed = 0;
-  for (int i = 0; i < n_models; i++) {
+  for (int j = 0; j < n_models; j++) {
+    int i = order[j];
     double rate = 0, flops = 0;
     size_t params = 0;
     if (train_rate(&models[i], steps, repeat, &rate, &flops, &params) < 0) {
