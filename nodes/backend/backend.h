@@ -4,7 +4,8 @@
  * one of these tables, so the same model code runs on the CPU (the
  * reference: nodes/model/layers.c and friends, plain loops and OpenBLAS) and
  * on a CUDA device (nodes/backend/cuda: kernels and cuBLAS). Each entry has
- * the signature of its CPU twin (layers.h, loss.h) so that the CPU table is
+ * the signature of its CPU twin (layers.h, loss.h, vlad.h, lstm_cell.h,
+ * backend/cpu/ops.h) so that the CPU table is
  * those functions themselves; pointers given to an entry are the backend's
  * own memory (device memory for CUDA) unless the comment says host.
  *
@@ -82,6 +83,31 @@ typedef struct yt_backend {
                               const float *expert_logits, int B, int C, int M);
   void (*moe_combine_backward)(float *dgate_logits, float *dexpert_logits, const float *dp, const float *gate_p,
                                const float *expert_p, int B, int C, int M);
+
+  /* ---- vlad.h (NetVLADModelLF; gather_frames also DbofModel): idx is the
+   * backend's memory ---- */
+  void (*gather_frames)(float *out, const float *x, const int32_t *idx, int B, int S, int F, int D);
+  void (*cols_forward)(float *out, const float *x, int N, int W, int ldo, int ldx);
+  void (*cols_backward)(float *dx, const float *dout, int N, int W, int ldo, int ldx);
+  void (*vlad_forward)(float *v, float *asum, const float *a, const float *x, const float *c, int B, int S, int D,
+                       int K);
+  void (*vlad_backward)(float *da, float *dx, float *dc, const float *dv, const float *a, const float *x,
+                        const float *c, const float *asum, int B, int S, int D, int K);
+  void (*l2norm_cols_forward)(float *out, const float *x, int B, int D, int K);
+  void (*l2norm_cols_backward)(float *dx, const float *dout, const float *x, int B, int D, int K);
+  void (*gate_forward)(float *out, const float *x, const float *g, size_t n);
+  void (*gate_backward)(float *dx, float *dg, const float *dout, const float *x, const float *g, size_t n);
+  void (*remove_diag_forward)(float *out, const float *x, const float *w, int N, int H);
+  void (*remove_diag_backward)(float *dx, float *dw, const float *dout, const float *x, const float *w, int N,
+                               int H);
+
+  /* ---- lstm_cell.h (LstmModel): num_frames is the backend's memory ---- */
+  void (*time_major_forward)(float *out, const float *x, const int32_t *num_frames, int B, int F, int T, int D);
+  void (*lstm_cell_forward)(float *c, float *h, float *act, const float *xw, const float *hw, const float *c_prev,
+                            const float *h_prev, const int32_t *num_frames, int t, int B, int H);
+  void (*lstm_cell_backward)(float *dpre, float *dc_prev, float *dh_prev, const float *dc, const float *dh,
+                             const float *act, const float *c, const float *c_prev, const int32_t *num_frames,
+                             int t, int B, int H);
 
   /* ---- losses (loss.h): kind = YT_LOSS_*; the batch loss (mean over the
    * batch of the sum over classes) goes to loss[0], one backend float ---- */

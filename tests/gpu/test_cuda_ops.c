@@ -7,6 +7,12 @@
  * numbers that do not exist. Exits 77 (skipped) without a device or in a
  * build without CUDA.
  *
+ * The same source is test_cuda_ops_emu (tests/gpu/emu, label unit): built with
+ * YT_CUDA_EMU against the backend's .cu files compiled for the CPU emulator,
+ * where it never skips. The emulator's expf/logf/exp/log are glibc's moved by
+ * up to 2/1 ulp (the CUDA library's error bounds), so the tolerances below
+ * meet differences of a GPU's size there too.
+ *
  * Error measure: |gpu - cpu| / max(|cpu|, 1% of the largest |cpu| of that
  * output), the worst over the output. Each backward runs twice: into zeroed
  * gradients (the gradient itself is compared, however small) and into random
@@ -21,7 +27,9 @@
  *                (softmax, batch norm and l2norm backward)
  *   GEMM   3e-4  float sgemm: cuBLAS and OpenBLAS add the products in
  *                different orders (measured against the output's scale)
- *   TF32   2e-2  sgemm on TF32 tensor cores (10-bit mantissa inputs) */
+ *   TF32   5e-2  sgemm on TF32 tensor cores (10-bit mantissa inputs; the
+ *                emulator's TF32 model, inputs rounded or truncated to 10 bits,
+ *                reaches 2.6e-2 on these sizes) */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -32,6 +40,7 @@
 #include "formats/yt8m.h"
 #include "model/adam.h"
 #include "model/layers.h"
+#include "model/lstm_cell.h"
 #include "model/model.h"
 
 #define EXACT 0.0
@@ -39,7 +48,13 @@
 #define LOSS 1e-5
 #define CANCEL 1e-4
 #define GEMM 3e-4
-#define TF32 2e-2
+#define TF32 5e-2
+
+#ifdef YT_CUDA_EMU
+#define TEST_NAME "test_cuda_ops_emu"
+#else
+#define TEST_NAME "test_cuda_ops"
+#endif
 
 static const yt_backend *cpu, *gpu;
 
@@ -61,7 +76,7 @@ static int nhosts, ndevs;
 static float *rnd(size_t n, float lo, float hi) {
   float *v = calloc(n ? n : 1, sizeof *v);
   if (!v || nhosts == 256) {
-    fprintf(stderr, "test_cuda_ops: out of host memory or buffers\n");
+    fprintf(stderr, TEST_NAME ": out of host memory or buffers\n");
     exit(1);
   }
   hosts[nhosts++] = v;
@@ -80,7 +95,7 @@ static void *up(const void *h, size_t bytes) {
   if (!d || ndevs == 256) {
     yt_err err = {0};
     gpu->check(&err);
-    fprintf(stderr, "test_cuda_ops: device allocation of %zu bytes failed: %s\n", bytes, err.msg);
+    fprintf(stderr, TEST_NAME ": device allocation of %zu bytes failed: %s\n", bytes, err.msg);
     exit(1);
   }
   devs[ndevs++] = d;
@@ -122,14 +137,14 @@ typedef struct {
   double worst, tol;
   int cases;
 } op_stat;
-static op_stat stats[64];
+static op_stat stats[96];
 static int nstats;
 
 static void note(const char *op, const char *what, double err, double tol) {
   op_stat *s = NULL;
-  for (int i = 0; i < nstats; i++)
-    if (!strcmp(stats[i].op, op)) s = &stats[i];
-  if (!s && nstats < 64) {
+  for (int i = 0; i < nstats; i++) /* one row per operation and tolerance */
+    if (!strcmp(stats[i].op, op) && stats[i].tol == tol) s = &stats[i];
+  if (!s && nstats < 96) {
     s = &stats[nstats++];
     *s = (op_stat){op, 0, tol, 0};
   }
@@ -389,6 +404,197 @@ static void t_moe(int B, int C, int M) {
   done(what);
 }
 
+/* ---- vlad.h: frames and columns ------------------------------------------------------------------- */
+
+static void t_gather_frames(int B, int S, int F, int D) {
+  char what[64];
+  snprintf(what, sizeof what, "B %d S %d F %d D %d", B, S, F, D);
+  size_t nx = (size_t)B * F * D, no = (size_t)B * S * D;
+  float *x = rnd(nx, -1, 1), *out = rnd(no, 0, 0);
+  int32_t *idx = (int32_t *)rnd((size_t)B * S, 0, 0);
+  for (int i = 0; i < B * S; i++) idx[i] = i == 0 ? F - 1 : i == 1 ? 0 : (int32_t)(urand() * F);
+  float *x_ = upf(x, nx), *out_ = upf(rnd(no, 5, 6), no); /* every element must be written */
+  int32_t *idx_ = up(idx, (size_t)B * S * sizeof *idx);
+  cpu->gather_frames(out, x, idx, B, S, F, D);
+  gpu->gather_frames(out_, x_, idx_, B, S, F, D);
+  note("gather_frames", what, diff(out_, out, no), EXACT);
+  done(what);
+}
+
+/* W columns between matrices of row strides ldo and ldx, at column offsets
+ * oo and ox (a frame row's split, a VLAD concatenation); the columns outside
+ * must stay as they were */
+static void t_cols(int N, int W, int ldo, int ldx, int oo, int ox) {
+  char what[96];
+  snprintf(what, sizeof what, "N %d W %d ldo %d ldx %d at %d, %d", N, W, ldo, ldx, oo, ox);
+  size_t nx = (size_t)N * ldx, no = (size_t)N * ldo;
+  float *x = rnd(nx, -1, 1), *out = rnd(no, 5, 6), *x_ = upf(x, nx), *out_ = upf(out, no);
+  cpu->cols_forward(out + oo, x + ox, N, W, ldo, ldx);
+  gpu->cols_forward(out_ + oo, x_ + ox, N, W, ldo, ldx);
+  note("cols_forward", what, diff(out_, out, no), EXACT);
+  float *g = rnd(no, -1, 1), *g_ = upf(g, no);
+  for (int pass = 0; pass < 2; pass++) {
+    float *dx = grad(nx, pass), *dx_ = upf(dx, nx);
+    cpu->cols_backward(dx + ox, g + oo, N, W, ldo, ldx);
+    gpu->cols_backward(dx_ + ox, g_ + oo, N, W, ldo, ldx);
+    note("cols_backward", what, diff(dx_, dx, nx), EXACT);
+  }
+  done(what);
+}
+
+/* ---- vlad.h: VLAD aggregation ---------------------------------------------------------------------- */
+
+/* light: LightVLAD (no centres); grads: bit 0 da, bit 1 dx, bit 2 dc */
+static void t_vlad(int B, int S, int D, int K, int light, int grads) {
+  char what[96];
+  snprintf(what, sizeof what, "B %d S %d D %d K %d%s grads %d", B, S, D, K, light ? " light" : "", grads);
+  size_t na = (size_t)B * S * K, nx = (size_t)B * S * D, nc = (size_t)D * K, nv = (size_t)B * D * K,
+         ns = (size_t)B * K;
+  float *a = rnd(na, 0, 1), *x = rnd(nx, -1, 1), *c = rnd(nc, -1, 1), *v = rnd(nv, 0, 0), *asum = rnd(ns, 0, 0);
+  float *a_ = upf(a, na), *x_ = upf(x, nx), *c_ = upf(c, nc), *v_ = upf(rnd(nv, 5, 6), nv),
+        *asum_ = upf(rnd(ns, 5, 6), ns); /* every element must be written */
+  cpu->vlad_forward(v, asum, a, x, light ? NULL : c, B, S, D, K);
+  gpu->vlad_forward(v_, asum_, a_, x_, light ? NULL : c_, B, S, D, K);
+  note("vlad_forward", what, diff(asum_, asum, ns), EXACT); /* double sums in the same order */
+  note("vlad_forward", what, diff(v_, v, nv), GEMM);
+
+  float *dv = rnd(nv, -1, 1), *dv_ = upf(dv, nv);
+  gpu->upload(asum_, asum, ns * sizeof *asum); /* the CPU's asum on both sides */
+  int wa = grads & 1, wx = grads & 2, wc = (grads & 4) && !light;
+  for (int pass = 0; pass < 2; pass++) {
+    float *da = grad(na, pass), *dx = grad(nx, pass), *dc = grad(nc, pass);
+    float *da_ = upf(da, na), *dx_ = upf(dx, nx), *dc_ = upf(dc, nc);
+    cpu->vlad_backward(wa ? da : NULL, wx ? dx : NULL, wc ? dc : NULL, dv, a, x, light ? NULL : c, asum, B, S,
+                       D, K);
+    gpu->vlad_backward(wa ? da_ : NULL, wx ? dx_ : NULL, wc ? dc_ : NULL, dv_, a_, x_, light ? NULL : c_,
+                       asum_, B, S, D, K);
+    note("vlad_backward", what, diff(da_, da, na), wa ? GEMM : EXACT); /* unchanged when not asked for */
+    note("vlad_backward", what, diff(dx_, dx, nx), wx ? GEMM : EXACT);
+    note("vlad_backward", what, diff(dc_, dc, nc), EXACT); /* asum dv, summed over b in order */
+  }
+  done(what);
+}
+
+/* ---- vlad.h: intra-normalization, gating, remove_diag ----------------------------------------------- */
+
+static void t_l2norm_cols(int B, int D, int K) {
+  char what[64];
+  snprintf(what, sizeof what, "B %d D %d K %d", B, D, K);
+  size_t n = (size_t)B * D * K;
+  float *x = rnd(n, -1, 1), *out = rnd(n, 0, 0);
+  if (K > 1)
+    for (int d = 0; d < D; d++) x[(size_t)d * K + 1] = 0.0f; /* a zero column: under the floor */
+  float *x_ = upf(x, n), *out_ = upf(NULL, n), *in_place = upf(x, n);
+  cpu->l2norm_cols_forward(out, x, B, D, K);
+  gpu->l2norm_cols_forward(out_, x_, B, D, K);
+  gpu->l2norm_cols_forward(in_place, in_place, B, D, K);
+  note("l2norm_cols_forward", what, diff(out_, out, n), EXACT); /* double sums in the same order */
+  note("l2norm_cols_forward", what, diff(in_place, out, n), EXACT);
+  float *g = rnd(n, -1, 1), *g_ = upf(g, n);
+  for (int pass = 0; pass < 2; pass++) {
+    float *dx = grad(n, pass), *dx_ = upf(dx, n);
+    cpu->l2norm_cols_backward(dx, g, x, B, D, K);
+    gpu->l2norm_cols_backward(dx_, g_, x_, B, D, K);
+    note("l2norm_cols_backward", what, diff(dx_, dx, n), EXACT);
+  }
+  done(what);
+}
+
+static void t_gate(size_t n) {
+  char what[64];
+  snprintf(what, sizeof what, "n %zu", n);
+  float *x = rnd(n, -2, 2), *g = rnd(n, 0, 1), *out = rnd(n, 0, 0);
+  float *x_ = upf(x, n), *g_ = upf(g, n), *out_ = upf(NULL, n), *in_place = upf(x, n);
+  cpu->gate_forward(out, x, g, n);
+  gpu->gate_forward(out_, x_, g_, n);
+  gpu->gate_forward(in_place, in_place, g_, n);
+  note("gate_forward", what, diff(out_, out, n), EXACT);
+  note("gate_forward", what, diff(in_place, out, n), EXACT);
+  float *d = rnd(n, -1, 1), *d_ = upf(d, n);
+  for (int pass = 0; pass < 2; pass++) {
+    float *dx = grad(n, pass), *dg = grad(n, pass), *dx_ = upf(dx, n), *dg_ = upf(dg, n);
+    cpu->gate_backward(dx, dg, d, x, g, n);
+    gpu->gate_backward(dx_, dg_, d_, x_, g_, n);
+    cpu->gate_backward(NULL, dg, d, x, g, n); /* one gradient only */
+    gpu->gate_backward(NULL, dg_, d_, x_, g_, n);
+    note("gate_backward", what, diff(dx_, dx, n), EXACT);
+    note("gate_backward", what, diff(dg_, dg, n), EXACT);
+  }
+  done(what);
+}
+
+static void t_remove_diag(int N, int H) {
+  char what[64];
+  snprintf(what, sizeof what, "N %d H %d", N, H);
+  size_t n = (size_t)N * H, nw = (size_t)H * H;
+  float *x = rnd(n, -1, 1), *w = rnd(nw, -1, 1), *out = rnd(n, -1, 1);
+  float *x_ = upf(x, n), *w_ = upf(w, nw), *out_ = upf(out, n);
+  cpu->remove_diag_forward(out, x, w, N, H);
+  gpu->remove_diag_forward(out_, x_, w_, N, H);
+  note("remove_diag_forward", what, diff(out_, out, n), EXACT);
+  float *g = rnd(n, -1, 1), *g_ = upf(g, n);
+  for (int pass = 0; pass < 2; pass++) {
+    float *dx = grad(n, pass), *dw = grad(nw, pass), *dx_ = upf(dx, n), *dw_ = upf(dw, nw);
+    cpu->remove_diag_backward(dx, dw, g, x, w, N, H);
+    gpu->remove_diag_backward(dx_, dw_, g_, x_, w_, N, H);
+    note("remove_diag_backward", what, diff(dx_, dx, n), EXACT);
+    note("remove_diag_backward", what, diff(dw_, dw, nw), EXACT); /* a double sum per diagonal entry */
+    cpu->remove_diag_backward(NULL, dw, g, x, w, N, H);             /* one gradient only */
+    gpu->remove_diag_backward(NULL, dw_, g_, x_, w_, N, H);
+    note("remove_diag_backward", what, diff(dw_, dw, nw), EXACT);
+  }
+  done(what);
+}
+
+/* ---- lstm_cell.h ------------------------------------------------------------------------------------- */
+
+static void t_time_major(int B, int F, int T, int D, const int32_t *nf) {
+  char what[64];
+  snprintf(what, sizeof what, "B %d F %d T %d D %d", B, F, T, D);
+  size_t nx = (size_t)B * F * D, no = (size_t)T * B * D;
+  float *x = rnd(nx, -1, 1), *out = rnd(no, 0, 0);
+  float *x_ = upf(x, nx), *out_ = upf(rnd(no, 5, 6), no); /* the padding must be written too */
+  int32_t *nf_ = up(nf, (size_t)B * sizeof *nf);
+  cpu->time_major_forward(out, x, nf, B, F, T, D);
+  gpu->time_major_forward(out_, x_, nf_, B, F, T, D);
+  note("time_major_forward", what, diff(out_, out, no), EXACT);
+  done(what);
+}
+
+/* step t of a batch whose num_frames nf freeze some videos; in_place: act == xw */
+static void t_lstm_cell(int B, int H, int t, const int32_t *nf, int in_place) {
+  char what[96];
+  snprintf(what, sizeof what, "B %d H %d t %d%s", B, H, t, in_place ? " in place" : "");
+  size_t nh = (size_t)B * H, ng = 4 * nh;
+  float *xw = rnd(ng, -3, 3), *hw = rnd(ng, -3, 3), *cp = rnd(nh, -2, 2), *hp = rnd(nh, -1, 1);
+  float *act = rnd(ng, 0, 0), *c = rnd(nh, 0, 0), *h = rnd(nh, 0, 0);
+  float *xw_ = upf(xw, ng), *hw_ = upf(hw, ng), *cp_ = upf(cp, nh), *hp_ = upf(hp, nh);
+  float *act_ = in_place ? xw_ : upf(rnd(ng, 5, 6), ng), *c_ = upf(rnd(nh, 5, 6), nh), *h_ = upf(NULL, nh);
+  int32_t *nf_ = up(nf, (size_t)B * sizeof *nf);
+  cpu->lstm_cell_forward(c, h, act, xw, hw, cp, hp, nf, t, B, H);
+  gpu->lstm_cell_forward(c_, h_, act_, xw_, hw_, cp_, hp_, nf_, t, B, H);
+  note("lstm_cell_forward", what, diff(act_, act, ng), ULPS); /* sigmoid, tanh: expf */
+  note("lstm_cell_forward", what, diff(c_, c, nh), CANCEL);  /* c_prev sf + si tj may cancel */
+  note("lstm_cell_forward", what, diff(h_, h, nh), CANCEL);
+
+  /* backward from the CPU's act and c on both sides */
+  float *dc = rnd(nh, -1, 1), *dh = rnd(nh, -1, 1), *dc_ = upf(dc, nh), *dh_ = upf(dh, nh);
+  float *actc_ = upf(act, ng), *cc_ = upf(c, nh);
+  for (int pass = 0; pass < 2; pass++) {
+    float *dpre = grad(ng, pass), *dcp = grad(nh, pass), *dhp = grad(nh, pass);
+    float *dpre_ = upf(dpre, ng), *dcp_ = upf(dcp, nh), *dhp_ = upf(dhp, nh);
+    cpu->lstm_cell_backward(dpre, dcp, dhp, dc, dh, act, c, cp, nf, t, B, H);
+    gpu->lstm_cell_backward(dpre_, dcp_, dhp_, dc_, dh_, actc_, cc_, cp_, nf_, t, B, H);
+    note("lstm_cell_backward", what, diff(dpre_, dpre, ng), CANCEL); /* tanh(c); dc + dh so (1 - tc^2) */
+    note("lstm_cell_backward", what, diff(dcp_, dcp, nh), CANCEL);
+    note("lstm_cell_backward", what, diff(dhp_, dhp, nh), EXACT); /* frozen rows: dh passes through */
+    cpu->lstm_cell_backward(dpre, NULL, NULL, dc, dh, act, c, cp, nf, t, B, H); /* step 0: no earlier state */
+    gpu->lstm_cell_backward(dpre_, NULL, NULL, dc_, dh_, actc_, cc_, cp_, nf_, t, B, H);
+    note("lstm_cell_backward", what, diff(dpre_, dpre, ng), CANCEL);
+  }
+  done(what);
+}
+
 /* ---- losses ----------------------------------------------------------------------------------------- */
 
 static void t_loss(int kind, int B, int C) {
@@ -544,6 +750,20 @@ static const char *const ALL_OPS[] = {"alloc",
                                       "maxpool_backward",
                                       "moe_combine_forward",
                                       "moe_combine_backward",
+                                      "gather_frames",
+                                      "cols_forward",
+                                      "cols_backward",
+                                      "vlad_forward",
+                                      "vlad_backward",
+                                      "l2norm_cols_forward",
+                                      "l2norm_cols_backward",
+                                      "gate_forward",
+                                      "gate_backward",
+                                      "remove_diag_forward",
+                                      "remove_diag_backward",
+                                      "time_major_forward",
+                                      "lstm_cell_forward",
+                                      "lstm_cell_backward",
                                       "loss_forward",
                                       "loss_backward",
                                       "sumsq",
@@ -557,13 +777,13 @@ int main(void) {
   char why[512] = "";
   int n = yt_cuda_device_count(why, sizeof why);
   if (n <= 0) {
-    printf("test_cuda_ops: skipped: %s\n", why);
+    printf(TEST_NAME ": skipped: %s\n", why);
     return 77;
   }
   yt_err err = {0};
   cpu = yt_backend_cpu();
   if (yt_backend_open("cuda:0", 0, &gpu, &err) != YT_OK) {
-    fprintf(stderr, "test_cuda_ops: FAILED: %d device(s) present but cuda:0 does not open: %s\n", n, err.msg);
+    fprintf(stderr, TEST_NAME ": FAILED: %d device(s) present but cuda:0 does not open: %s\n", n, err.msg);
     return 1;
   }
   CHECK(yt_backend_require(gpu, ALL_OPS, &err) == YT_OK, "%s", err.msg);
@@ -606,6 +826,52 @@ int main(void) {
   int moe[][3] = {{1, 1, 1}, {3, 37, 2}, {2, 1100, 4}, {4, 3, 0}, {1, 5, 16}};
   for (size_t i = 0; i < sizeof moe / sizeof *moe; i++) t_moe(moe[i][0], moe[i][1], moe[i][2]);
 
+  /* B S F D: one frame; more than 1024 columns */
+  t_gather_frames(1, 1, 1, 1);
+  t_gather_frames(3, 7, 13, 33);
+  t_gather_frames(2, 5, 300, 1152);
+
+  /* N W ldo ldx at oo, ox: a frame row's split and a VLAD concatenation */
+  t_cols(1, 1, 1, 1, 0, 0);
+  t_cols(37, 19, 19, 40, 0, 21);
+  t_cols(37, 21, 40, 21, 19, 0);
+  t_cols(3, 1100, 2300, 1100, 1200, 0);
+
+  /* B S D K light grads: S 0 (no frame), one of everything, K past the CPU's
+   * 256-column blocks, D past 1024, each gradient alone */
+  t_vlad(1, 1, 1, 1, 0, 7);
+  t_vlad(3, 5, 7, 4, 0, 7);
+  t_vlad(3, 5, 7, 4, 1, 7);
+  t_vlad(2, 0, 7, 4, 0, 7);
+  t_vlad(2, 3, 5, 257, 0, 7);
+  t_vlad(4, 13, 1100, 17, 0, 7);
+  t_vlad(3, 6, 9, 8, 0, 1);
+  t_vlad(3, 6, 9, 8, 0, 2);
+  t_vlad(3, 6, 9, 8, 0, 4);
+
+  int l2c[][3] = {{1, 1, 1}, {3, 7, 5}, {2, 5, 257}, {2, 1100, 3}};
+  for (size_t i = 0; i < sizeof l2c / sizeof *l2c; i++) t_l2norm_cols(l2c[i][0], l2c[i][1], l2c[i][2]);
+
+  size_t gn[] = {1, 1001, 100003};
+  for (size_t i = 0; i < 3; i++) t_gate(gn[i]);
+
+  int rd[][2] = {{1, 1}, {37, 19}, {5, 300}, {300, 33}};
+  for (size_t i = 0; i < sizeof rd / sizeof *rd; i++) t_remove_diag(rd[i][0], rd[i][1]);
+
+  /* num_frames: none, full, some, one, negative, past F */
+  int32_t tm[6] = {0, 9, 4, 1, -3, 12};
+  t_time_major(6, 9, 9, 33, tm);
+  t_time_major(6, 9, 5, 1100, tm);
+  t_time_major(1, 1, 1, 1, tm + 3);
+
+  /* at step 2: frozen (num_frames 0, 2, -1) and running (3, 9) videos */
+  int32_t lf[5] = {0, 2, 3, 9, -1};
+  t_lstm_cell(5, 7, 2, lf, 0);
+  t_lstm_cell(5, 7, 2, lf, 1);
+  t_lstm_cell(1, 1, 0, lf + 3, 0);
+  t_lstm_cell(5, 300, 2, lf, 0);
+  t_lstm_cell(5, 300, 0, lf, 1);
+
   int kinds[] = {YT_LOSS_CE, YT_LOSS_HINGE, YT_LOSS_SOFTMAX};
   int ls[][2] = {{1, 1}, {4, 37}, {3, 3862}, {64, 5}};
   for (int k = 0; k < 3; k++)
@@ -639,5 +905,5 @@ int main(void) {
     for (int j = 0; j < nstats; j++) seen |= !strncmp(stats[j].op, ALL_OPS[i], strlen(ALL_OPS[i]));
     CHECK(seen || !strcmp(ALL_OPS[i], "check"), "operation %s has no parity case", ALL_OPS[i]);
   }
-  return check_report("test_cuda_ops");
+  return check_report(TEST_NAME);
 }

@@ -16,7 +16,9 @@
 #include "formats/yt8m.h"
 #include "model/adam.h"
 #include "model/loss.h"
+#include "model/lstm_cell.h"
 #include "model/model.h"
+#include "model/vlad.h"
 
 static uint64_t rng = 777;
 static double urand(void) { /* [0, 1) */
@@ -60,6 +62,20 @@ static const char *const ALL_OPS[] = {"alloc",
                                       "maxpool_backward",
                                       "moe_combine_forward",
                                       "moe_combine_backward",
+                                      "gather_frames",
+                                      "cols_forward",
+                                      "cols_backward",
+                                      "vlad_forward",
+                                      "vlad_backward",
+                                      "l2norm_cols_forward",
+                                      "l2norm_cols_backward",
+                                      "gate_forward",
+                                      "gate_backward",
+                                      "remove_diag_forward",
+                                      "remove_diag_backward",
+                                      "time_major_forward",
+                                      "lstm_cell_forward",
+                                      "lstm_cell_backward",
                                       "loss_forward",
                                       "loss_backward",
                                       "sumsq",
@@ -75,6 +91,11 @@ static void test_table(const yt_backend *be) {
   CHECK(yt_backend_require(be, ALL_OPS, &err) == YT_OK, "cpu table lacks an op: %s", err.msg);
   CHECK(yt_backend_require(be, NULL, &err) == YT_OK, "an empty list");
   CHECK(be->matmul_forward && be->loss_backward && be->check, "entries set");
+  /* the layer entries are the CPU functions themselves */
+  CHECK(be->vlad_forward == yt_vlad_forward && be->vlad_backward == yt_vlad_backward &&
+            be->gather_frames == yt_gather_frames && be->lstm_cell_forward == yt_lstm_cell_forward &&
+            be->lstm_cell_backward == yt_lstm_cell_backward && be->time_major_forward == yt_time_major_forward,
+        "vlad.h / lstm_cell.h entries are the CPU twins");
 }
 
 static void test_memory(const yt_backend *be) {
@@ -277,9 +298,9 @@ static void test_require(void) {
   printf("  require -> %s\n", err.msg);
   const char *ok[] = {"matmul_forward", "loss_forward", NULL};
   CHECK(yt_backend_require(&t, ok, &err) == YT_OK, "present ops");
-  const char *unknown[] = {"matmul_forward", "vlad_forward", NULL};
+  const char *unknown[] = {"matmul_forward", "netvlad_forward", NULL};
   CHECK(yt_backend_require(yt_backend_cpu(), unknown, &err) == YT_EINVAL, "an unknown name is an error");
-  CHECK_CONTAINS(err.msg, "'vlad_forward' is not a backend operation");
+  CHECK_CONTAINS(err.msg, "'netvlad_forward' is not a backend operation");
   t.name = "cuda"; /* how a device backend's gap reads */
   CHECK(yt_backend_require(&t, ops, &err) == YT_EINVAL, "a NULL entry is an error");
   CHECK_CONTAINS(err.msg, "backend cuda lacks operation 'softmax_forward'");

@@ -2,7 +2,7 @@
  * yt_backend_require.
  *
  * The table's entries are the CPU functions themselves (model/layers.h,
- * model/loss.h, backend/cpu/ops.h); only the memory entries and
+ * model/vlad.h, model/lstm_cell.h, model/loss.h, backend/cpu/ops.h); only the memory entries and
  * loss_forward (which returns its value) are wrapped. Memory is ordinary heap
  * memory, so upload, download and copy are memcpy. Not here: the CUDA table
  * (backend/cuda), the models that call these. */
@@ -17,6 +17,8 @@
 #include "backend/cuda/cuda_backend.h"
 #include "model/layers.h"
 #include "model/loss.h"
+#include "model/lstm_cell.h"
+#include "model/vlad.h"
 
 /* Every operation of yt_backend by field name, in the struct's order: what
  * yt_backend_require looks names up in. Adding a field to yt_backend means
@@ -27,7 +29,12 @@
   X(matmul_forward) X(matmul_backward) X(sigmoid_forward) X(sigmoid_backward) X(relu6_forward)              \
   X(relu6_backward) X(softmax_forward) X(softmax_backward) X(batchnorm_forward) X(batchnorm_backward)       \
   X(l2norm_forward) X(l2norm_backward) X(meanpool_forward) X(meanpool_backward) X(maxpool_forward)          \
-  X(maxpool_backward) X(moe_combine_forward) X(moe_combine_backward) X(loss_forward) X(loss_backward)       \
+  X(maxpool_backward) X(moe_combine_forward) X(moe_combine_backward)                                        \
+  X(gather_frames) X(cols_forward) X(cols_backward) X(vlad_forward) X(vlad_backward)                        \
+  X(l2norm_cols_forward) X(l2norm_cols_backward) X(gate_forward) X(gate_backward)                           \
+  X(remove_diag_forward) X(remove_diag_backward)                                                             \
+  X(time_major_forward) X(lstm_cell_forward) X(lstm_cell_backward)                                          \
+  X(loss_forward) X(loss_backward)                                                                           \
   X(sumsq) X(axpy) X(adam_update) X(gather_rows) X(dequantize_frames)
 // clang-format on
 
@@ -108,6 +115,20 @@ static const yt_backend cpu_backend = {
     .maxpool_backward = yt_maxpool_backward,
     .moe_combine_forward = yt_moe_combine_forward,
     .moe_combine_backward = yt_moe_combine_backward,
+    .gather_frames = yt_gather_frames,
+    .cols_forward = yt_cols_forward,
+    .cols_backward = yt_cols_backward,
+    .vlad_forward = yt_vlad_forward,
+    .vlad_backward = yt_vlad_backward,
+    .l2norm_cols_forward = yt_l2norm_cols_forward,
+    .l2norm_cols_backward = yt_l2norm_cols_backward,
+    .gate_forward = yt_gate_forward,
+    .gate_backward = yt_gate_backward,
+    .remove_diag_forward = yt_remove_diag_forward,
+    .remove_diag_backward = yt_remove_diag_backward,
+    .time_major_forward = yt_time_major_forward,
+    .lstm_cell_forward = yt_lstm_cell_forward,
+    .lstm_cell_backward = yt_lstm_cell_backward,
     .loss_forward = cpu_loss_forward,
     .loss_backward = yt_loss_backward,
     .sumsq = yt_sumsq,

@@ -32,9 +32,14 @@ bool yt_cuda_ok(cublasStatus_t s, const char *where, const char *stmt, const cha
 #define CU(stmt) CU_DETAIL(stmt, nullptr)
 /* kernel<<<grid, block, 0, stream>>>(args) then cudaGetLastError(): a bad
  * configuration or an earlier asynchronous failure shows up here */
+#ifdef YT_CUDA_EMU /* tests/gpu/emu: the kernel runs on the CPU emulator */
+#define YT_KERNEL_CALL(kernel, grid, block, ...) emu_launch(#kernel, kernel, dim3(grid), dim3(block), __VA_ARGS__)
+#else
+#define YT_KERNEL_CALL(kernel, grid, block, ...) kernel<<<(grid), (block), 0, yt_cuda_stream()>>>(__VA_ARGS__)
+#endif
 #define LAUNCH(kernel, grid, block, ...)                                                                     \
   do {                                                                                                       \
-    kernel<<<(grid), (block), 0, yt_cuda_stream()>>>(__VA_ARGS__);                                           \
+    YT_KERNEL_CALL(kernel, grid, block, __VA_ARGS__);                                                        \
     yt_cuda_ok(cudaGetLastError(), YT_WHERE, #kernel "<<<" #grid ", " #block ">>>(" #__VA_ARGS__ ")",        \
                nullptr);                                                                                     \
   } while (0)

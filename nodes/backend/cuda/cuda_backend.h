@@ -1,12 +1,15 @@
 /* cuda_backend.h: the CUDA backend (backend.h's table on one device).
  *
  * Built from backend.cu (state, errors, memory), matmul.cu (cuBLAS),
- * layers.cu, loss.cu and steps.cu (kernels) and table.c (the table), with
- * CUDA; from backend_none.c without, where yt_cuda_open says how to build
- * with CUDA. Callers use the table that yt_backend_open returns; the
- * yt_cuda_<op> entries are declared here for the table and for tests.
- * Not here: the CPU twins (model/layers.h, model/loss.h, backend/cpu/ops.h),
- * which the comments of backend.h and layers.h describe. */
+ * layers.cu, lstm.cu, loss.cu and steps.cu (kernels), vlad.cu (kernels and
+ * batched cuBLAS) and table.c (the table), with CUDA; from backend_none.c
+ * without, where yt_cuda_open says how to build with CUDA. tests/gpu/emu
+ * builds the same .cu files as C++ on a CPU emulator of the runtime. Callers
+ * use the table that yt_backend_open returns; the yt_cuda_<op> entries are
+ * declared here for the table and for tests.
+ * Not here: the CPU twins (model/layers.h, model/vlad.h, model/lstm_cell.h,
+ * model/loss.h, backend/cpu/ops.h), which the comments of backend.h and those
+ * headers describe. */
 #ifndef YT_CUDA_BACKEND_H
 #define YT_CUDA_BACKEND_H
 
@@ -66,6 +69,32 @@ void yt_cuda_moe_combine_forward(float *p, float *gate_p, float *expert_p, const
                                  const float *expert_logits, int B, int C, int M);
 void yt_cuda_moe_combine_backward(float *dgate_logits, float *dexpert_logits, const float *dp,
                                   const float *gate_p, const float *expert_p, int B, int C, int M);
+
+/* vlad.cu */
+void yt_cuda_gather_frames(float *out, const float *x, const int32_t *idx, int B, int S, int F, int D);
+void yt_cuda_cols_forward(float *out, const float *x, int N, int W, int ldo, int ldx);
+void yt_cuda_cols_backward(float *dx, const float *dout, int N, int W, int ldo, int ldx);
+void yt_cuda_vlad_forward(float *v, float *asum, const float *a, const float *x, const float *c, int B, int S,
+                          int D, int K);
+void yt_cuda_vlad_backward(float *da, float *dx, float *dc, const float *dv, const float *a, const float *x,
+                           const float *c, const float *asum, int B, int S, int D, int K);
+void yt_cuda_l2norm_cols_forward(float *out, const float *x, int B, int D, int K);
+void yt_cuda_l2norm_cols_backward(float *dx, const float *dout, const float *x, int B, int D, int K);
+void yt_cuda_gate_forward(float *out, const float *x, const float *g, size_t n);
+void yt_cuda_gate_backward(float *dx, float *dg, const float *dout, const float *x, const float *g, size_t n);
+void yt_cuda_remove_diag_forward(float *out, const float *x, const float *w, int N, int H);
+void yt_cuda_remove_diag_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                                  int N, int H);
+
+/* lstm.cu */
+void yt_cuda_time_major_forward(float *out, const float *x, const int32_t *num_frames, int B, int F, int T,
+                                int D);
+void yt_cuda_lstm_cell_forward(float *c, float *h, float *act, const float *xw, const float *hw,
+                               const float *c_prev, const float *h_prev, const int32_t *num_frames, int t,
+                               int B, int H);
+void yt_cuda_lstm_cell_backward(float *dpre, float *dc_prev, float *dh_prev, const float *dc, const float *dh,
+                                const float *act, const float *c, const float *c_prev,
+                                const int32_t *num_frames, int t, int B, int H);
 
 /* loss.cu */
 void yt_cuda_loss_forward(float *loss, int kind, const float *p, const float *y, int B, int C);
