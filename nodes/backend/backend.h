@@ -21,7 +21,8 @@
  * NULL in its table, and yt_backend_require names it (never a silent fallback).
  * Adding an entry: list its name in YT_BACKEND_OPS (backend/cpu/cpu.c; a static
  * assert there notices a missing one), set it in both tables, and give it a
- * case in tests/gpu/test_cuda_ops.c.
+ * case in tests/gpu/test_cuda_ops.c (which CI runs on the kernel emulator as
+ * test_cuda_ops_emu, tests/gpu/emu).
  *
  * Not here: which models exist (nodes/model/model.h), the optimizer's
  * schedule (adam.h), host-side formats. */
@@ -89,8 +90,8 @@ typedef struct yt_backend {
   void (*gather_frames)(float *out, const float *x, const int32_t *idx, int B, int S, int F, int D);
   void (*cols_forward)(float *out, const float *x, int N, int W, int ldo, int ldx);
   void (*cols_backward)(float *dx, const float *dout, int N, int W, int ldo, int ldx);
-  void (*vlad_forward)(float *v, float *asum, const float *a, const float *x, const float *c, int B, int S, int D,
-                       int K);
+  void (*vlad_forward)(float *v, float *asum, const float *a, const float *x, const float *c, int B, int S,
+                       int D, int K);
   void (*vlad_backward)(float *da, float *dx, float *dc, const float *dv, const float *a, const float *x,
                         const float *c, const float *asum, int B, int S, int D, int K);
   void (*l2norm_cols_forward)(float *out, const float *x, int B, int D, int K);
@@ -102,9 +103,11 @@ typedef struct yt_backend {
                                int H);
 
   /* ---- lstm_cell.h (LstmModel): num_frames is the backend's memory ---- */
-  void (*time_major_forward)(float *out, const float *x, const int32_t *num_frames, int B, int F, int T, int D);
-  void (*lstm_cell_forward)(float *c, float *h, float *act, const float *xw, const float *hw, const float *c_prev,
-                            const float *h_prev, const int32_t *num_frames, int t, int B, int H);
+  void (*time_major_forward)(float *out, const float *x, const int32_t *num_frames, int B, int F, int T,
+                             int D);
+  void (*lstm_cell_forward)(float *c, float *h, float *act, const float *xw, const float *hw,
+                            const float *c_prev, const float *h_prev, const int32_t *num_frames, int t, int B,
+                            int H);
   void (*lstm_cell_backward)(float *dpre, float *dc_prev, float *dh_prev, const float *dc, const float *dh,
                              const float *act, const float *c, const float *c_prev, const int32_t *num_frames,
                              int t, int B, int H);

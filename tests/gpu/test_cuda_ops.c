@@ -450,7 +450,8 @@ static void t_vlad(int B, int S, int D, int K, int light, int grads) {
   snprintf(what, sizeof what, "B %d S %d D %d K %d%s grads %d", B, S, D, K, light ? " light" : "", grads);
   size_t na = (size_t)B * S * K, nx = (size_t)B * S * D, nc = (size_t)D * K, nv = (size_t)B * D * K,
          ns = (size_t)B * K;
-  float *a = rnd(na, 0, 1), *x = rnd(nx, -1, 1), *c = rnd(nc, -1, 1), *v = rnd(nv, 0, 0), *asum = rnd(ns, 0, 0);
+  float *a = rnd(na, 0, 1), *x = rnd(nx, -1, 1), *c = rnd(nc, -1, 1), *v = rnd(nv, 0, 0),
+        *asum = rnd(ns, 0, 0);
   float *a_ = upf(a, na), *x_ = upf(x, nx), *c_ = upf(c, nc), *v_ = upf(rnd(nv, 5, 6), nv),
         *asum_ = upf(rnd(ns, 5, 6), ns); /* every element must be written */
   cpu->vlad_forward(v, asum, a, x, light ? NULL : c, B, S, D, K);
@@ -539,7 +540,7 @@ static void t_remove_diag(int N, int H) {
     gpu->remove_diag_backward(dx_, dw_, g_, x_, w_, N, H);
     note("remove_diag_backward", what, diff(dx_, dx, n), EXACT);
     note("remove_diag_backward", what, diff(dw_, dw, nw), EXACT); /* a double sum per diagonal entry */
-    cpu->remove_diag_backward(NULL, dw, g, x, w, N, H);             /* one gradient only */
+    cpu->remove_diag_backward(NULL, dw, g, x, w, N, H);           /* one gradient only */
     gpu->remove_diag_backward(NULL, dw_, g_, x_, w_, N, H);
     note("remove_diag_backward", what, diff(dw_, dw, nw), EXACT);
   }
@@ -574,7 +575,7 @@ static void t_lstm_cell(int B, int H, int t, const int32_t *nf, int in_place) {
   cpu->lstm_cell_forward(c, h, act, xw, hw, cp, hp, nf, t, B, H);
   gpu->lstm_cell_forward(c_, h_, act_, xw_, hw_, cp_, hp_, nf_, t, B, H);
   note("lstm_cell_forward", what, diff(act_, act, ng), ULPS); /* sigmoid, tanh: expf */
-  note("lstm_cell_forward", what, diff(c_, c, nh), CANCEL);  /* c_prev sf + si tj may cancel */
+  note("lstm_cell_forward", what, diff(c_, c, nh), CANCEL);   /* c_prev sf + si tj may cancel */
   note("lstm_cell_forward", what, diff(h_, h, nh), CANCEL);
 
   /* backward from the CPU's act and c on both sides */

@@ -94,7 +94,8 @@ static void test_table(const yt_backend *be) {
   /* the layer entries are the CPU functions themselves */
   CHECK(be->vlad_forward == yt_vlad_forward && be->vlad_backward == yt_vlad_backward &&
             be->gather_frames == yt_gather_frames && be->lstm_cell_forward == yt_lstm_cell_forward &&
-            be->lstm_cell_backward == yt_lstm_cell_backward && be->time_major_forward == yt_time_major_forward,
+            be->lstm_cell_backward == yt_lstm_cell_backward &&
+            be->time_major_forward == yt_time_major_forward,
         "vlad.h / lstm_cell.h entries are the CPU twins");
 }
 

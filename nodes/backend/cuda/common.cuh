@@ -33,7 +33,8 @@ bool yt_cuda_ok(cublasStatus_t s, const char *where, const char *stmt, const cha
 /* kernel<<<grid, block, 0, stream>>>(args) then cudaGetLastError(): a bad
  * configuration or an earlier asynchronous failure shows up here */
 #ifdef YT_CUDA_EMU /* tests/gpu/emu: the kernel runs on the CPU emulator */
-#define YT_KERNEL_CALL(kernel, grid, block, ...) emu_launch(#kernel, kernel, dim3(grid), dim3(block), __VA_ARGS__)
+#define YT_KERNEL_CALL(kernel, grid, block, ...)                                                             \
+  emu_launch(#kernel, kernel, dim3(grid), dim3(block), __VA_ARGS__)
 #else
 #define YT_KERNEL_CALL(kernel, grid, block, ...) kernel<<<(grid), (block), 0, yt_cuda_stream()>>>(__VA_ARGS__)
 #endif

@@ -28,7 +28,9 @@
  * What it cannot catch: races that only other thread orders show (no two
  * threads ever run at once: warps are not in lockstep, blocks never overlap,
  * so two blocks writing one element or a missing atomic go unseen); reads
- * past an allocation's end; the device's math library (its expf, logf, exp
+ * past an allocation's end, except in an AddressSanitizer build
+ * (-DYT_SANITIZE=address), where the guards are poisoned and any access to
+ * them stops the test with a stack trace; the device's math library (its expf, logf, exp
  * and log are modelled only as glibc's moved by up to 2 / 1 ulp) and fused
  * multiply-adds (the backend is built with --fmad=false); cuBLAS's summation
  * order (modelled, not reproduced) and TF32 beyond its input rounding;
@@ -40,6 +42,15 @@
 #include <string.h>
 #if !defined(__x86_64__) || defined(YT_EMU_UCONTEXT)
 #include <ucontext.h>
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define EMU_ASAN 1 /* the guards are poisoned: AddressSanitizer checks every access */
+#else
+#define EMU_ASAN 0
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
 #endif
 
 #include <algorithm>
@@ -161,6 +172,7 @@ static bool is_device(const void *p, size_t bytes) {
 
 /* After each queued operation: a write past either end of a device block. */
 static void check_guards(const char *what) {
+  if (EMU_ASAN) return; /* AddressSanitizer reported the write when it happened */
   for (auto &kv : allocs) {
     if (kv.second.host) continue;
     unsigned char *lo = (unsigned char *)kv.first - GUARD, *hi = (unsigned char *)kv.first + kv.second.bytes;
@@ -188,6 +200,8 @@ static cudaError_t emu_alloc(void **p, size_t bytes, bool host) {
   memset(base, GUARD_BYTE, GUARD);
   memset(base + GUARD, 0xFF, bytes); /* NaN floats: what nothing wrote shows in the comparisons */
   memset(base + GUARD + bytes, GUARD_BYTE, GUARD);
+  ASAN_POISON_MEMORY_REGION(base, GUARD);
+  ASAN_POISON_MEMORY_REGION(base + GUARD + bytes, GUARD);
   *p = base + GUARD;
   allocs[(uintptr_t)*p] = Alloc{bytes, host};
   return cudaSuccess;
@@ -203,8 +217,10 @@ static cudaError_t emu_free(void *p, bool host, const char *fn) {
     return fail(cudaErrorInvalidDevicePointer, "%s(%p): not a pointer that %s returned", fn, p,
                 host ? "cudaMallocHost" : "cudaMalloc");
   if (!host) check_guards(fn);
+  unsigned char *base = (unsigned char *)p - GUARD;
+  ASAN_UNPOISON_MEMORY_REGION(base, it->second.bytes + 2 * GUARD);
   allocs.erase(it);
-  free((unsigned char *)p - GUARD);
+  free(base);
   return cudaSuccess;
 }
 
