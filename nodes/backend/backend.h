@@ -157,4 +157,8 @@ int yt_backend_open(const char *device, int allow_tf32, const yt_backend **out, 
  * naming the first missing one and the backend. */
 int yt_backend_require(const yt_backend *be, const char *const *ops, yt_err *err);
 
+/* Every field name of yt_backend, in order, NULL-terminated (for
+ * yt_backend_require and for tests that must cover every operation). */
+const char *const *yt_backend_op_names(void);
+
 #endif

@@ -179,8 +179,8 @@ static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, 
       (t->frame_level && (rc = yt_backend_require(be, frame_ops, err)) < 0))
     return rc;
   if (be != yt_backend_cpu() && (t == &yt_model_netvlad || t == &yt_model_lstm))
-    return yt_fail(err, YT_EUSAGE, "%s runs on the CPU backend only so far (device \"cpu\"); %s has not got its "
-                                   "VLAD and LSTM cell operations yet", t->name, be->name);
+    return yt_fail(err, YT_EUSAGE, "%s runs on the CPU backend only so far (device \"cpu\"): its layers do not go "
+                                   "through the backend table yet, so %s cannot run it", t->name, be->name);
   if (opt_slots < 0 || opt_slots > 4) return yt_fail(err, YT_EINVAL, "%s: opt_slots %d (0..4)", t->name, opt_slots);
   yt_model *m = calloc(1, sizeof *m);
   if (!m) return yt_fail(err, YT_ENOMEM, "out of memory for a %s", t->name);

@@ -34,61 +34,11 @@ static float *rnd(size_t n, float lo, float hi) {
   return v;
 }
 
-/* Every field of yt_backend: the CPU table has them all. */
-static const char *const ALL_OPS[] = {"alloc",
-                                      "free",
-                                      "alloc_host",
-                                      "free_host",
-                                      "upload",
-                                      "download",
-                                      "zero",
-                                      "copy",
-                                      "check",
-                                      "matmul_forward",
-                                      "matmul_backward",
-                                      "sigmoid_forward",
-                                      "sigmoid_backward",
-                                      "relu6_forward",
-                                      "relu6_backward",
-                                      "softmax_forward",
-                                      "softmax_backward",
-                                      "batchnorm_forward",
-                                      "batchnorm_backward",
-                                      "l2norm_forward",
-                                      "l2norm_backward",
-                                      "meanpool_forward",
-                                      "meanpool_backward",
-                                      "maxpool_forward",
-                                      "maxpool_backward",
-                                      "moe_combine_forward",
-                                      "moe_combine_backward",
-                                      "gather_frames",
-                                      "cols_forward",
-                                      "cols_backward",
-                                      "vlad_forward",
-                                      "vlad_backward",
-                                      "l2norm_cols_forward",
-                                      "l2norm_cols_backward",
-                                      "gate_forward",
-                                      "gate_backward",
-                                      "remove_diag_forward",
-                                      "remove_diag_backward",
-                                      "time_major_forward",
-                                      "lstm_cell_forward",
-                                      "lstm_cell_backward",
-                                      "loss_forward",
-                                      "loss_backward",
-                                      "sumsq",
-                                      "axpy",
-                                      "adam_update",
-                                      "gather_rows",
-                                      "dequantize_frames",
-                                      NULL};
 
 static void test_table(const yt_backend *be) {
   yt_err err = {0};
   CHECK(!strcmp(be->name, "cpu") && be->device == -1, "name %s device %d", be->name, be->device);
-  CHECK(yt_backend_require(be, ALL_OPS, &err) == YT_OK, "cpu table lacks an op: %s", err.msg);
+  CHECK(yt_backend_require(be, yt_backend_op_names(), &err) == YT_OK, "cpu table lacks an op: %s", err.msg);
   CHECK(yt_backend_require(be, NULL, &err) == YT_OK, "an empty list");
   CHECK(be->matmul_forward && be->loss_backward && be->check, "entries set");
   /* the layer entries are the CPU functions themselves */
@@ -309,7 +259,7 @@ static void test_require(void) {
   printf("  require -> %s\n", err.msg);
   t = *yt_backend_cpu();
   t.dequantize_frames = NULL; /* the last field: the name table reaches it */
-  CHECK(yt_backend_require(&t, ALL_OPS, &err) == YT_EINVAL, "last op missing");
+  CHECK(yt_backend_require(&t, yt_backend_op_names(), &err) == YT_EINVAL, "last op missing");
   CHECK_CONTAINS(err.msg, "'dequantize_frames'");
 }
 

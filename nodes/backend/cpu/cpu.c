@@ -172,6 +172,13 @@ int yt_backend_open(const char *device, int allow_tf32, const yt_backend **out, 
 
 /* ---- naming a missing operation ------------------------------------------------------------ */
 
+const char *const *yt_backend_op_names(void) {
+#define YT_NAME_OP(f) #f,
+  static const char *const names[] = {YT_BACKEND_OPS(YT_NAME_OP) NULL};
+#undef YT_NAME_OP
+  return names;
+}
+
 /* 1 when be has op, 0 when the entry is NULL, -1 for a name that is no operation */
 static int has_op(const yt_backend *be, const char *op) {
 #define YT_HAS_OP(f)                                                                                         \
