@@ -122,8 +122,13 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   yt_batch_builder_init(&out, (uint32_t)C, YT_DT_F32, 0);
   out.step = (uint32_t)s->step;
   if (B > s->max_batch && (rc = build(s, B, err)) < 0) goto done;
+  s->in.keep_u8 = 1; /* uint8 frames go to the model as they are: a device dequantizes them */
   if ((rc = yt_model_input_set(&s->in, &bt, &s->cfg, err)) < 0) goto done;
-  if (B && (rc = yt_model_forward(s->model, s->in.x, s->in.num_frames, B, 0, s->probs, err)) < 0) goto done;
+  if (B) {
+    rc = s->in.q ? yt_model_forward_u8(s->model, s->in.q, s->in.num_frames, B, 0, s->probs, err)
+                 : yt_model_forward(s->model, s->in.x, s->in.num_frames, B, 0, s->probs, err);
+    if (rc < 0) goto done;
+  }
   for (int i = 0; i < B && !rc; i++)
     rc = yt_batch_add(&out, bt.shard[i], bt.index[i], bt.ids + bt.id_off[i], bt.id_off[i + 1] - bt.id_off[i],
                       bt.labels + bt.label_off[i], bt.label_off[i + 1] - bt.label_off[i],

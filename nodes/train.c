@@ -318,12 +318,15 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
                  bt.n, s->max_batch);
     goto out;
   }
+  s->in.keep_u8 = 1; /* uint8 frames go to the model as they are: a device dequantizes them */
   if ((rc = yt_model_input_set(&s->in, &bt, &s->cfg, err)) < 0) goto out;
   int B = (int)bt.n;
   if (!B) goto out;
   double lr = yt_learning_rate((float)s->base_lr, (float)s->decay, s->decay_examples, s->step, B);
   float loss, reg;
-  if ((rc = yt_model_forward(s->model, s->in.x, s->in.num_frames, B, 1, s->probs, err)) < 0) goto out;
+  rc = s->in.q ? yt_model_forward_u8(s->model, s->in.q, s->in.num_frames, B, 1, s->probs, err)
+               : yt_model_forward(s->model, s->in.x, s->in.num_frames, B, 1, s->probs, err);
+  if (rc < 0) goto out;
   if ((rc = yt_model_backward(s->model, s->in.labels, &loss, &reg, err)) < 0) goto out;
   if (!isfinite(loss)) {
     rc = yt_fail(err, YT_EINVAL,

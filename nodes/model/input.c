@@ -70,6 +70,7 @@ int yt_model_input_set(yt_model_input *in, const yt_batch *bt, const yt_model_co
     if (bt->frames > 1)
       return yt_fail(err, YT_EINVAL, "video-level batch padded to %u rows per video; expected 1", bt->frames);
     in->x = bt->features;
+    in->q = NULL;
     if ((rc = grow((void **)&in->nf, &in->nf_cap, (size_t)(B ? B : 1) * sizeof(int32_t), err))) return rc;
     for (int i = 0; i < B; i++) in->nf[i] = 1;
     in->num_frames = in->nf;
@@ -82,8 +83,14 @@ int yt_model_input_set(yt_model_input *in, const yt_batch *bt, const yt_model_co
                    "same max_frames",
                    bt->frames ? "padded to " : "packed, not padded to ", bt->frames, F);
   in->num_frames = bt->num_frames;
+  in->q = NULL;
   if (bt->dtype == YT_DT_F32) {
     in->x = bt->features;
+    return YT_OK;
+  }
+  if (in->keep_u8) { /* the model dequantizes, on its device (yt_model_forward_u8) */
+    in->x = NULL;
+    in->q = bt->features;
     return YT_OK;
   }
   size_t rows = (size_t)B * F;
@@ -96,6 +103,7 @@ int yt_model_input_set(yt_model_input *in, const yt_batch *bt, const yt_model_co
     memset(in->buf + (r0 + nf) * D, 0, (size_t)(F - nf) * D * sizeof(float)); /* padding stays 0.0 */
   }
   in->x = in->buf;
+  in->q = NULL;
   return YT_OK;
 }
 

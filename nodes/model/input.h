@@ -10,7 +10,9 @@
 
 typedef struct yt_model_input {
   int B;
-  const float *x;       /* [B, D] or [B, F, D]: into the message or into buf */
+  int keep_u8;          /* set by the caller: uint8 frames stay uint8 (q), for yt_model_forward_u8 */
+  const float *x;       /* [B, D] or [B, F, D]: into the message or into buf; NULL when q */
+  const uint8_t *q;     /* [B, F, D] uint8 frames into the message (keep_u8), else NULL */
   const int32_t *num_frames;
   float *labels;        /* [B, C], owned */
   float *buf;           /* dequantized / repacked features, owned */

@@ -26,7 +26,6 @@ typedef struct {
   /* tensor indices per layer */
   int kernel[YT_MODEL_MAX_TENSORS], bias[YT_MODEL_MAX_TENSORS];
   int T;          /* steps run by the last forward */
-  int32_t *nf;    /* (max_batch): the last forward's num_frames */
   float *xt;      /* (F, max_batch, D): normalized frames, time-major, 0 past num_frames */
   float *act;     /* L x (F, max_batch, 4H): x W_x + b, then the cell's activations */
   float *cs, *hs; /* L x (F+1, max_batch, H): slot 0 the zero state, slot t+1 after step t */
@@ -43,7 +42,7 @@ static float *falloc(yt_model *m, size_t n, yt_err *err) {
 
 static int build(yt_model *m, yt_err *err) {
   const yt_model_config *c = &m->cfg;
-  lstm_state *s = m->state = yt_model_alloc(m, sizeof *s, err);
+  lstm_state *s = m->state = yt_model_alloc_host(m, sizeof *s, err);
   if (!s) return YT_ENOMEM;
   s->L = c->lstm_layers;
   s->D = c->feature_dim;
@@ -64,7 +63,6 @@ static int build(yt_model *m, yt_err *err) {
   if (rc < 0) return rc;
 
   size_t B = (size_t)m->max_batch, F = s->F, L = s->L, D = s->D, H = s->H;
-  if (!(s->nf = yt_model_alloc(m, B * sizeof(int32_t), err))) return YT_ENOMEM;
   if (!(s->xt = falloc(m, F * B * D, err))) return YT_ENOMEM;
   if (!(s->act = falloc(m, L * F * B * 4 * H, err))) return YT_ENOMEM;
   if (!(s->cs = falloc(m, L * (F + 1) * B * H, err)) || !(s->hs = falloc(m, L * (F + 1) * B * H, err)))
@@ -87,9 +85,7 @@ static float *layer_h(const lstm_state *s, int l) {
   return s->hs + (size_t)l * (s->F + 1) * s->maxB * s->H;
 }
 
-static void zero(float *p, size_t n) {
-  memset(p, 0, n * sizeof *p);
-}
+static void zero(yt_model *m, float *p, size_t n) { m->be->zero(p, n * sizeof *p); }
 
 // x (B,F,D)  num_frames (B)  probs (B,C)
 static void forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training) {
@@ -98,24 +94,23 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   int D = s->D, H = s->H, G = 4 * H, T = 0;
   for (int b = 0; b < B; b++) T = num_frames[b] > T ? num_frames[b] : T;
   s->T = T;
-  memcpy(s->nf, num_frames, (size_t)B * sizeof *s->nf);
   size_t BH = (size_t)B * H, BG = (size_t)B * G;
-  yt_time_major_forward(s->xt, x, num_frames, B, s->F, T, D); // xt (T,B,D)
-  yt_l2norm_forward(s->xt, s->xt, T * B, D);                  /* zero rows stay zero */
+  m->be->time_major_forward(s->xt, x, m->nf, B, s->F, T, D); // xt (T,B,D)
+  m->be->l2norm_forward(s->xt, s->xt, T * B, D);                  /* zero rows stay zero */
   for (int l = 0; l < s->L; l++) {
     // in (T,B,D or H): the frames or the layer below's h after each step
     const float *in = l ? layer_h(s, l - 1) + BH : s->xt;
     int nin = l ? H : D;
     float *act = layer_act(s, l), *cs = layer_c(s, l), *hs = layer_h(s, l);
     const float *wx = yt_model_p(m, s->kernel[l]), *wh = wx + (size_t)nin * G;
-    zero(cs, BH), zero(hs, BH); /* the zero state (slot 0 may hold another batch size's rows) */
+    zero(m, cs, BH), zero(m, hs, BH); /* the zero state (slot 0 may hold another batch size's rows) */
     // in (T*B,nin)  W_x (nin,4H)  bias (4H)  act (T*B,4H)
-    yt_matmul_forward(act, in, wx, yt_model_p(m, s->bias[l]), T * B, nin, G);
+    m->be->matmul_forward(act, in, wx, yt_model_p(m, s->bias[l]), T * B, nin, G);
     for (int t = 0; t < T; t++) {
       // h_prev (B,H)  W_h (H,4H)  hw (B,4H)
-      yt_matmul_forward(s->hw, hs + t * BH, wh, NULL, B, H, G);
-      yt_lstm_cell_forward(cs + (t + 1) * BH, hs + (t + 1) * BH, act + t * BG, act + t * BG, s->hw,
-                           cs + t * BH, hs + t * BH, s->nf, t, B, H);
+      m->be->matmul_forward(s->hw, hs + t * BH, wh, NULL, B, H, G);
+      m->be->lstm_cell_forward(cs + (t + 1) * BH, hs + (t + 1) * BH, act + t * BG, act + t * BG, s->hw,
+                           cs + t * BH, hs + t * BH, m->nf, t, B, H);
     }
   }
   // final h (B,H) -> probs (B,C)
@@ -131,7 +126,7 @@ static void backward(yt_model *m, const float *dprobs, int B) {
     yt_moe_head_backward(&s->head, m, NULL, dprobs, last, B);
     return;
   }
-  zero(s->dh, (size_t)T * BH); // dh (T,B,H): only the last step's h feeds the head
+  zero(m, s->dh, (size_t)T * BH); // dh (T,B,H): only the last step's h feeds the head
   yt_moe_head_backward(&s->head, m, s->dh + (size_t)(T - 1) * BH, dprobs, last, B);
   for (int l = s->L - 1; l >= 0; l--) {
     int nin = l ? H : D;
@@ -139,23 +134,23 @@ static void backward(yt_model *m, const float *dprobs, int B) {
     const float *act = layer_act(s, l), *cs = layer_c(s, l), *hs = layer_h(s, l);
     const float *wx = yt_model_p(m, s->kernel[l]), *wh = wx + (size_t)nin * G;
     float *dwx = yt_model_g(m, s->kernel[l]), *dwh = dwx + (size_t)nin * G;
-    zero(s->dpre, (size_t)T * BG);
-    zero(s->dc[0], BH);
+    zero(m, s->dpre, (size_t)T * BG);
+    zero(m, s->dc[0], BH);
     int cur = 0; /* dc[cur]: d c of step t */
     for (int t = T - 1; t >= 0; t--) {
       float *dc_prev = t ? s->dc[cur ^ 1] : NULL, *dh_prev = t ? s->dh + (t - 1) * BH : NULL;
-      if (dc_prev) zero(dc_prev, BH);
-      yt_lstm_cell_backward(s->dpre + t * BG, dc_prev, dh_prev, s->dc[cur], s->dh + t * BH, act + t * BG,
-                            cs + (t + 1) * BH, cs + t * BH, s->nf, t, B, H);
+      if (dc_prev) zero(m, dc_prev, BH);
+      m->be->lstm_cell_backward(s->dpre + t * BG, dc_prev, dh_prev, s->dc[cur], s->dh + t * BH, act + t * BG,
+                            cs + (t + 1) * BH, cs + t * BH, m->nf, t, B, H);
       // dpre_t (B,4H)  W_h (H,4H)  dh_prev (B,H) +=
-      if (dh_prev) yt_matmul_backward(dh_prev, NULL, NULL, s->dpre + t * BG, hs + t * BH, wh, B, H, G);
+      if (dh_prev) m->be->matmul_backward(dh_prev, NULL, NULL, s->dpre + t * BG, hs + t * BH, wh, B, H, G);
       cur ^= 1;
     }
     // h_prev of every step (T*B,H)  dW_h (H,4H) +=
-    yt_matmul_backward(NULL, dwh, NULL, s->dpre, hs, wh, T * B, H, G);
+    m->be->matmul_backward(NULL, dwh, NULL, s->dpre, hs, wh, T * B, H, G);
     // in (T*B,nin)  dW_x (nin,4H)  dbias (4H) +=; d in (T*B,H) -> the layer below's dh
-    if (l) zero(s->dh, (size_t)T * BH);
-    yt_matmul_backward(l ? s->dh : NULL, dwx, yt_model_g(m, s->bias[l]), s->dpre, in, wx, T * B, nin, G);
+    if (l) zero(m, s->dh, (size_t)T * BH);
+    m->be->matmul_backward(l ? s->dh : NULL, dwx, yt_model_g(m, s->bias[l]), s->dpre, in, wx, T * B, nin, G);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/closest.h"
+#include "formats/yt8m.h"
 
 static const yt_model_type *const types[] = {&yt_model_logistic, &yt_model_moe, &yt_model_frame_logistic,
                                              &yt_model_dbof, &yt_model_lstm, &yt_model_netvlad};
@@ -151,9 +152,15 @@ static const char *const common_ops[] = {"matmul_forward", "matmul_backward", "s
                                          "l2norm_forward", "l2norm_backward", "moe_combine_forward",
                                          "moe_combine_backward", "loss_forward", "loss_backward", "sumsq", "axpy",
                                          "adam_update", NULL};
+static const char *const vlad_ops[] = {"gather_frames", "cols_forward", "cols_backward", "vlad_forward",
+                                       "vlad_backward", "l2norm_cols_forward", "l2norm_cols_backward",
+                                       "gate_forward", "gate_backward", "remove_diag_forward",
+                                       "remove_diag_backward", NULL};
+static const char *const lstm_ops[] = {"time_major_forward", "lstm_cell_forward", "lstm_cell_backward", NULL};
 static const char *const frame_ops[] = {"meanpool_forward", "relu6_forward", "relu6_backward", "batchnorm_forward",
                                         "batchnorm_backward", "maxpool_forward", "maxpool_backward",
-                                        "meanpool_backward", "softmax_forward", "softmax_backward", NULL};
+                                        "meanpool_backward", "softmax_forward", "softmax_backward",
+                                        "dequantize_frames", NULL};
 
 /* dry: the tensor table and the activations of the build, no parameter block
  * (yt_model_count_params) */
@@ -178,9 +185,9 @@ static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, 
   if ((rc = yt_backend_require(be, common_ops, err)) < 0 ||
       (t->frame_level && (rc = yt_backend_require(be, frame_ops, err)) < 0))
     return rc;
-  if (be != yt_backend_cpu() && (t == &yt_model_netvlad || t == &yt_model_lstm))
-    return yt_fail(err, YT_EUSAGE, "%s runs on the CPU backend only so far (device \"cpu\"): its layers do not go "
-                                   "through the backend table yet, so %s cannot run it", t->name, be->name);
+  if ((t == &yt_model_netvlad && (rc = yt_backend_require(be, vlad_ops, err)) < 0) ||
+      (t == &yt_model_lstm && (rc = yt_backend_require(be, lstm_ops, err)) < 0))
+    return rc;
   if (opt_slots < 0 || opt_slots > 4) return yt_fail(err, YT_EINVAL, "%s: opt_slots %d (0..4)", t->name, opt_slots);
   yt_model *m = calloc(1, sizeof *m);
   if (!m) return yt_fail(err, YT_ENOMEM, "out of memory for a %s", t->name);
@@ -225,6 +232,11 @@ static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, 
       goto fail;
     }
   }
+  /* the forward's num_frames, kept for backward (LstmModel reads it there) */
+  if (t->frame_level && !m->nf_dev && !(m->nf_dev = yt_model_alloc(m, (size_t)max_batch * sizeof(int32_t), err))) {
+    rc = YT_ENOMEM;
+    goto fail;
+  }
   m->scalars = yt_model_alloc(m, (1 + (size_t)m->ntensors) * sizeof(float), err);
   m->probs = m->scalars ? yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err) : NULL;
   m->dprobs = m->probs ? yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err) : NULL;
@@ -267,6 +279,7 @@ int yt_model_count_params(const yt_model_config *cfg, size_t *trainable, size_t 
 
 void yt_model_free(yt_model *m) {
   if (!m) return;
+  free(m->x_host_buf);
   for (int i = 0; i < m->nbufs; i++) {
     if (m->buf_host[i]) free(m->buf[i]);
     else m->be->free(m->buf[i]);
@@ -406,8 +419,11 @@ void yt_model_init_params(yt_model *m, uint64_t seed) {
 
 /* ---- the shared steps ---------------------------------------------------------------- */
 
-int yt_model_forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training,
-                     float *probs, yt_err *err) {
+/* x (float32) or q (uint8, frame level): the input in host memory. q is
+ * uploaded as it is, 4x fewer bytes than float32, and dequantized in the
+ * backend's memory (REFERENCE.md 1.6; padding rows 0.0). */
+static int forward_in(yt_model *m, const float *x, const uint8_t *q, const int32_t *num_frames, int B, int training,
+                      float *probs, yt_err *err) {
   const char *name = m->type->name;
   if (B < 1 || B > m->max_batch)
     return yt_fail(err, YT_EINVAL, "%s: batch of %d videos, the model was built for 1..%d", name, B,
@@ -418,17 +434,35 @@ int yt_model_forward(yt_model *m, const float *x, const int32_t *num_frames, int
       if (num_frames[b] < 0 || num_frames[b] > m->cfg.max_frames)
         return yt_fail(err, YT_EINVAL, "%s: video %d of the batch has num_frames %d, outside 0..%d", name, b,
                        num_frames[b], m->cfg.max_frames);
+  } else if (q) {
+    return yt_fail(err, YT_EINVAL, "%s: uint8 input is for frame-level models", name);
   }
   const yt_backend *be = m->be;
-  m->nf = num_frames;
-  if (!m->on_host) { /* the input to the device; the model reads num_frames on the host too (sampling) */
-    size_t rows = (size_t)B * (m->type->frame_level ? (size_t)m->cfg.max_frames : 1);
-    be->upload(m->x_dev, x, rows * m->cfg.feature_dim * sizeof(float));
-    x = m->x_dev;
-    if (num_frames) {
-      be->upload(m->nf_dev, num_frames, (size_t)B * sizeof(int32_t));
-      m->nf = m->nf_dev;
+  m->nf = NULL;
+  if (num_frames && m->nf_dev) { /* backend memory; the model reads num_frames on the host too (sampling) */
+    be->upload(m->nf_dev, num_frames, (size_t)B * sizeof(int32_t));
+    m->nf = m->nf_dev;
+  }
+  size_t rows = (size_t)B * (m->type->frame_level ? (size_t)m->cfg.max_frames : 1), D = m->cfg.feature_dim;
+  if (q) {
+    /* (B,F,D) uint8 -> float32 where the model reads its input */
+    float *dst = m->x_dev;
+    if (m->on_host) {
+      size_t need = (size_t)m->max_batch * m->cfg.max_frames * D * sizeof(float);
+      if (!m->x_host_buf && !(m->x_host_buf = malloc(need)))
+        return yt_fail(err, YT_ENOMEM, "%s: out of memory for the dequantized input (%zu bytes)", name, need);
+      dst = m->x_host_buf;
+    } else {
+      if (!m->q_dev && !(m->q_dev = yt_model_alloc(m, (size_t)m->max_batch * m->cfg.max_frames * D, err)))
+        return YT_ENOMEM;
+      be->upload(m->q_dev, q, rows * D);
+      q = m->q_dev;
     }
+    be->dequantize_frames(dst, q, m->nf, B, m->cfg.max_frames, (int)D, YT_DQ_SCALE, YT_DQ_BIAS);
+    x = dst;
+  } else if (!m->on_host) { /* the input to the device */
+    be->upload(m->x_dev, x, rows * D * sizeof(float));
+    x = m->x_dev;
   }
   m->type->forward(m, x, num_frames, B, training ? 1 : 0);
   m->fwd_batch = B;
@@ -439,6 +473,16 @@ int yt_model_forward(yt_model *m, const float *x, const int32_t *num_frames, int
     else be->download(probs, m->probs, pn * sizeof *probs);
   }
   return be->check(err);
+}
+
+int yt_model_forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training,
+                     float *probs, yt_err *err) {
+  return forward_in(m, x, NULL, num_frames, B, training, probs, err);
+}
+
+int yt_model_forward_u8(yt_model *m, const uint8_t *q, const int32_t *num_frames, int B, int training,
+                        float *probs, yt_err *err) {
+  return forward_in(m, NULL, q, num_frames, B, training, probs, err);
 }
 
 int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float *reg_loss, yt_err *err) {

@@ -131,6 +131,11 @@ void yt_model_set_sampling_seed(yt_model *m, uint64_t seed);
  * averages (and sample_all when set). probs: [B, C], written. */
 int yt_model_forward(yt_model *m, const float *x, const int32_t *num_frames, int B, int training,
                      float *probs, yt_err *err);
+/* The same with frame-level uint8 frames q [B, F, D] as the dataset stores
+ * them (REFERENCE.md 1.6): on a device they travel as uint8 and are
+ * dequantized there (dequantize_frames); the CPU dequantizes them here. */
+int yt_model_forward_u8(yt_model *m, const uint8_t *q, const int32_t *num_frames, int B, int training,
+                        float *probs, yt_err *err);
 
 /* After a training forward: labels [B, C] in 0..1 (soft targets allowed).
  * Zeroes the gradient block, writes d(label_loss + L2)/dparams into it and

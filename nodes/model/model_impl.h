@@ -45,7 +45,9 @@ struct yt_model {
   float *host_params, *host_grads; /* host views: = params, grads on the CPU; mirrors on a device */
   float *probs, *dprobs; /* (max_batch, C): the last forward's output and the loss gradient */
   float *x_dev;          /* a device's copy of the input, (max_batch, F or 1, D); NULL on the CPU */
-  int32_t *nf_dev;       /* a device's copy of num_frames (max_batch); NULL on the CPU */
+  int32_t *nf_dev;       /* num_frames in backend memory (max_batch): frame-level models, or a device */
+  uint8_t *q_dev;        /* a device's copy of uint8 frames (max_batch, F, D), at the first uint8 forward */
+  float *x_host_buf;     /* the CPU's dequantized uint8 frames (max_batch, F, D), likewise; malloc */
   float *labels_dev;     /* a device's copy of the labels (max_batch, C); NULL on the CPU */
   float *scalars;        /* backend floats: [0] the label loss, [1 + i] tensor i's sum of squares */
   const int32_t *nf;     /* this forward's num_frames in backend memory (frame-level models' ops) */

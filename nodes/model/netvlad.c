@@ -19,8 +19,9 @@
  * No L2 except the MoE's weights (moe_l2).
  *
  * This file holds no arithmetic on activations or parameters: every step is
- * a layer call, so that the CUDA backend can mirror it one-for-one. Host-side
- * index work (frame sampling) is here. */
+ * a call through the backend table (m->be), so the same code runs on the CPU
+ * layers and on CUDA. Host-side index work (frame sampling) is here; the
+ * indices are uploaded once per forward. */
 #include "model/model_impl.h"
 #include "model/vlad.h"
 
@@ -44,7 +45,8 @@ typedef struct {
    * moving_variance follow); -1 when absent */
   int in_bn, hw, h_bn, hb, gw, g_bn, gb, pw, p_bn;
   vlad_part part[2];
-  int32_t *idx;                         /* (max_batch, S): the frame in each slot */
+  int32_t *idx;                         /* (max_batch, S), host: the frame in each slot */
+  int32_t *idx_dev;                     /* (max_batch, S): idx in the backend's memory */
   float *x0, *x1;                       /* (N,D): normalized sampled frames; after input_bn (== x0 without) */
   float *in_mean, *in_rstd;             /* (D) */
   float *dx1, *dxp;                     /* (N,D) d x1 (bn); (N, part D) a part's d x (bn, two parts) */
@@ -129,7 +131,8 @@ static int build(yt_model *m, yt_err *err) {
   s->in_bn = s->hb = s->h_bn = s->gw = s->g_bn = s->gb = s->pw = s->p_bn = -1;
   size_t B = (size_t)m->max_batch, N = B * s->S, D = s->D, H = s->H, C = s->C;
 
-  if (!(s->idx = yt_model_alloc(m, N * sizeof(int32_t), err))) return YT_ENOMEM;
+  if (!(s->idx = yt_model_alloc_host(m, N * sizeof(int32_t), err))) return YT_ENOMEM;
+  if (!(s->idx_dev = yt_model_alloc(m, N * sizeof(int32_t), err))) return YT_ENOMEM;
   BUF(s->x0, N * D);
   s->x1 = s->x0;
   if (s->bn) {
@@ -246,7 +249,7 @@ static int build(yt_model *m, yt_err *err) {
 
 static void part_forward(yt_model *m, nv_state *s, vlad_part *q, int B, int training) {
   int N = B * s->S, D = q->D, K = q->K;
-  if (q->x != s->x1) yt_cols_forward(q->x, s->x1 + q->off, N, D, D, s->D); // x1 (N, all D) -> x (N,D)
+  if (q->x != s->x1) m->be->cols_forward(q->x, s->x1 + q->off, N, D, D, s->D); // x1 (N, all D) -> x (N,D)
   // x (N,D)  cluster_weights (D,K)  z (N,K)
   m->be->matmul_forward(q->z, q->x, yt_model_p(m, q->cw), s->bn ? NULL : yt_model_p(m, q->cb), N, D, K);
   if (s->bn)
@@ -254,12 +257,12 @@ static void part_forward(yt_model *m, nv_state *s, vlad_part *q, int B, int trai
                          training, m->cfg.batch_norm_decay);
   m->be->softmax_forward(q->a, q->a, N, K);
   // a (B,S,K)  x (B,S,D)  cluster_weights2 (D,K)  v (B,D,K)
-  yt_vlad_forward(q->v, q->asum, q->a, q->x, s->light ? NULL : yt_model_p(m, q->cw2), B, s->S, D, K);
-  yt_l2norm_cols_forward(q->vn, q->v, B, D, K);
+  m->be->vlad_forward(q->v, q->asum, q->a, q->x, s->light ? NULL : yt_model_p(m, q->cw2), B, s->S, D, K);
+  m->be->l2norm_cols_forward(q->vn, q->v, B, D, K);
   m->be->l2norm_forward(q->vg, q->vn, B, D * K);
   if (s->nparts > 1) { // vg (B, D*K) -> vlad (B, P) at the part's offset
     int off = q == &s->part[0] ? 0 : s->part[0].D * s->part[0].K;
-    yt_cols_forward(s->vlad + off, q->vg, B, D * K, s->P, D * K);
+    m->be->cols_forward(s->vlad + off, q->vg, B, D * K, s->P, D * K);
   }
 }
 
@@ -269,7 +272,8 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   int S = s->S, D = s->D, H = s->H, C = s->C, N = B * S;
   float decay = m->cfg.batch_norm_decay;
   yt_model_sample_frames(m, s->idx, num_frames, B, S, training);
-  yt_gather_frames(s->x0, x, s->idx, B, S, m->cfg.max_frames, D);
+  m->be->upload(s->idx_dev, s->idx, (size_t)N * sizeof(int32_t));
+  m->be->gather_frames(s->x0, x, s->idx_dev, B, S, m->cfg.max_frames, D);
   m->be->l2norm_forward(s->x0, s->x0, N, D); // x0 (N,D)
   if (s->bn)                             // x1 (N,D)
     m->be->batchnorm_forward(s->x1, s->in_mean, s->in_rstd, BN_MOVING(s->in_bn), s->x0, BN_AFFINE(s->in_bn), N, D,
@@ -290,12 +294,12 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   if (s->gating) {
     const float *wg = yt_model_p(m, s->gw);
     m->be->matmul_forward(s->gz, s->h, wg, s->bn ? NULL : yt_model_p(m, s->gb), B, H, H);
-    if (s->rmdiag) yt_remove_diag_forward(s->gz, s->h, wg, B, H);
+    if (s->rmdiag) m->be->remove_diag_forward(s->gz, s->h, wg, B, H);
     if (s->bn)
       m->be->batchnorm_forward(s->g, s->g_mean, s->g_rstd, BN_MOVING(s->g_bn), s->gz, BN_AFFINE(s->g_bn), B, H,
                            training, decay);
     m->be->sigmoid_forward(s->g, s->bn ? s->g : s->gz, (size_t)B * H);
-    yt_gate_forward(s->hg, s->h, s->g, (size_t)B * H);
+    m->be->gate_forward(s->hg, s->h, s->g, (size_t)B * H);
   }
 
   // MoE head: hg (B,H)  p (B,C)
@@ -306,49 +310,47 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   if (s->pgating) {
     const float *wp = yt_model_p(m, s->pw);
     m->be->matmul_forward(s->pz, s->p, wp, NULL, B, C, C);
-    if (s->rmdiag) yt_remove_diag_forward(s->pz, s->p, wp, B, C);
+    if (s->rmdiag) m->be->remove_diag_forward(s->pz, s->p, wp, B, C);
     m->be->batchnorm_forward(s->pg, s->p_mean, s->p_rstd, BN_MOVING(s->p_bn), s->pz, BN_AFFINE(s->p_bn), B, C,
                          training, decay);
     m->be->sigmoid_forward(s->pg, s->pg, (size_t)B * C);
-    yt_gate_forward(m->probs, s->p, s->pg, (size_t)B * C);
+    m->be->gate_forward(m->probs, s->p, s->pg, (size_t)B * C);
   }
 }
 
 /* ---- backward -------------------------------------------------------------------------- */
 
-static void zero(float *p, size_t n) {
-  memset(p, 0, n * sizeof *p);
-}
+static void zero(yt_model *m, float *p, size_t n) { m->be->zero(p, n * sizeof *p); }
 
 /* dvg (B, D*K): d of the part's global-normalized VLAD. */
 static void part_backward(yt_model *m, nv_state *s, vlad_part *q, const float *dvg, int B) {
   int S = s->S, N = B * S, D = q->D, K = q->K;
   size_t DK = (size_t)B * D * K, NK = (size_t)N * K;
-  zero(s->dv1, DK);
+  zero(m, s->dv1, DK);
   m->be->l2norm_backward(s->dv1, dvg, q->vn, B, D * K);
-  zero(s->dv2, DK);
-  yt_l2norm_cols_backward(s->dv2, s->dv1, q->v, B, D, K);
+  zero(m, s->dv2, DK);
+  m->be->l2norm_cols_backward(s->dv2, s->dv1, q->v, B, D, K);
   /* d x of the part: only where input_bn sits below (else nothing trainable does) */
   float *dx = NULL;
   if (s->bn) {
     dx = s->nparts > 1 ? s->dxp : s->dx1;
-    if (dx == s->dxp) zero(dx, (size_t)N * D);
+    if (dx == s->dxp) zero(m, dx, (size_t)N * D);
   }
-  zero(s->dk1, NK);
-  yt_vlad_backward(s->dk1, dx, s->light ? NULL : yt_model_g(m, q->cw2), s->dv2, q->a, q->x,
+  zero(m, s->dk1, NK);
+  m->be->vlad_backward(s->dk1, dx, s->light ? NULL : yt_model_g(m, q->cw2), s->dv2, q->a, q->x,
                    s->light ? NULL : yt_model_p(m, q->cw2), q->asum, B, S, D, K);
-  zero(s->dk2, NK);
+  zero(m, s->dk2, NK);
   m->be->softmax_backward(s->dk2, s->dk1, q->a, N, K);
   float *dz = s->dk2;
   if (s->bn) {
-    zero(s->dk1, NK);
+    zero(m, s->dk1, NK);
     m->be->batchnorm_backward(s->dk1, BN_GRADS(q->c_bn), s->dk2, q->z, q->c_mean, q->c_rstd,
                           yt_model_p(m, q->c_bn + 1), N, K);
     dz = s->dk1;
   }
   m->be->matmul_backward(dx, yt_model_g(m, q->cw), s->bn ? NULL : yt_model_g(m, q->cb), dz, q->x,
                      yt_model_p(m, q->cw), N, D, K);
-  if (dx && dx == s->dxp) yt_cols_backward(s->dx1 + q->off, dx, N, D, D, s->D);
+  if (dx && dx == s->dxp) m->be->cols_backward(s->dx1 + q->off, dx, N, D, D, s->D);
 }
 
 static void backward(yt_model *m, const float *dprobs, int B) {
@@ -360,61 +362,61 @@ static void backward(yt_model *m, const float *dprobs, int B) {
   const float *dp = dprobs;
   if (s->pgating) {
     const float *wp = yt_model_p(m, s->pw);
-    zero(s->dp, BC), zero(s->dpg, BC);
-    yt_gate_backward(s->dp, s->dpg, dprobs, s->p, s->pg, BC);
-    zero(s->dpz, BC);
+    zero(m, s->dp, BC), zero(m, s->dpg, BC);
+    m->be->gate_backward(s->dp, s->dpg, dprobs, s->p, s->pg, BC);
+    zero(m, s->dpz, BC);
     m->be->sigmoid_backward(s->dpz, s->dpg, s->pg, BC);
-    zero(s->dpzb, BC);
+    zero(m, s->dpzb, BC);
     m->be->batchnorm_backward(s->dpzb, BN_GRADS(s->p_bn), s->dpz, s->pz, s->p_mean, s->p_rstd,
                           yt_model_p(m, s->p_bn + 1), B, C);
     m->be->matmul_backward(s->dp, yt_model_g(m, s->pw), NULL, s->dpzb, s->p, wp, B, C, C);
-    if (s->rmdiag) yt_remove_diag_backward(s->dp, yt_model_g(m, s->pw), s->dpzb, s->p, wp, B, C);
+    if (s->rmdiag) m->be->remove_diag_backward(s->dp, yt_model_g(m, s->pw), s->dpzb, s->p, wp, B, C);
     dp = s->dp;
   }
 
-  zero(s->dhg, BH);
+  zero(m, s->dhg, BH);
   yt_moe_head_backward(&s->head, m, s->dhg, dp, s->hg, B);
 
   // context gating: hg = h g, g = sigmoid(bn(h Wg) or h Wg + b)
   if (s->gating) {
     const float *wg = yt_model_p(m, s->gw);
-    zero(s->dh, BH), zero(s->dgate, BH);
-    yt_gate_backward(s->dh, s->dgate, s->dhg, s->h, s->g, BH);
-    zero(s->dgz, BH);
+    zero(m, s->dh, BH), zero(m, s->dgate, BH);
+    m->be->gate_backward(s->dh, s->dgate, s->dhg, s->h, s->g, BH);
+    zero(m, s->dgz, BH);
     m->be->sigmoid_backward(s->dgz, s->dgate, s->g, BH);
     if (s->bn) {
-      zero(s->dgzb, BH);
+      zero(m, s->dgzb, BH);
       m->be->batchnorm_backward(s->dgzb, BN_GRADS(s->g_bn), s->dgz, s->gz, s->g_mean, s->g_rstd,
                             yt_model_p(m, s->g_bn + 1), B, H);
     }
     m->be->matmul_backward(s->dh, yt_model_g(m, s->gw), s->bn ? NULL : yt_model_g(m, s->gb), s->dgzb, s->h, wg, B,
                        H, H);
-    if (s->rmdiag) yt_remove_diag_backward(s->dh, yt_model_g(m, s->gw), s->dgzb, s->h, wg, B, H);
+    if (s->rmdiag) m->be->remove_diag_backward(s->dh, yt_model_g(m, s->gw), s->dgzb, s->h, wg, B, H);
   }
 
   // hidden layer: dh -> dhy (before relu6) -> dhz (before hidden1_bn)
   if (s->relu) {
-    zero(s->dhy, BH);
+    zero(m, s->dhy, BH);
     m->be->relu6_backward(s->dhy, s->dh, s->h, BH);
   }
   if (s->hbn) {
-    zero(s->dhz, BH);
+    zero(m, s->dhz, BH);
     m->be->batchnorm_backward(s->dhz, BN_GRADS(s->h_bn), s->dhy, s->hz, s->h_mean, s->h_rstd,
                           yt_model_p(m, s->h_bn + 1), B, H);
   }
-  zero(s->dvlad, (size_t)B * s->P);
+  zero(m, s->dvlad, (size_t)B * s->P);
   m->be->matmul_backward(s->dvlad, yt_model_g(m, s->hw), s->hbn ? NULL : yt_model_g(m, s->hb), s->dhz, s->vlad,
                      yt_model_p(m, s->hw), B, s->P, H);
 
   // the VLADs, then input_bn
-  if (s->bn) zero(s->dx1, (size_t)N * D);
+  if (s->bn) zero(m, s->dx1, (size_t)N * D);
   for (int i = 0; i < s->nparts; i++) {
     vlad_part *q = &s->part[i];
     int DK = q->D * q->K;
     const float *dvg = s->dvlad;
     if (s->nparts > 1) { // dvlad (B,P) at the part's offset -> dk (B, D*K), in dv2 (free until part_backward)
-      zero(s->dv2, (size_t)B * DK);
-      yt_cols_backward(s->dv2, s->dvlad + (i ? s->part[0].D * s->part[0].K : 0), B, DK, s->P, DK);
+      zero(m, s->dv2, (size_t)B * DK);
+      m->be->cols_backward(s->dv2, s->dvlad + (i ? s->part[0].D * s->part[0].K : 0), B, DK, s->P, DK);
       dvg = s->dv2;
     }
     part_backward(m, s, q, dvg, B);

@@ -23,6 +23,7 @@
 #include "backend/backend.h"
 #include "check.h"
 #include "model/adam.h"
+#include "formats/yt8m.h"
 #include "model/model.h"
 
 #define TOL 2e-3
@@ -49,7 +50,7 @@ static double rel_err_floor(const float *a, const float *r, size_t n, double abs
 }
 static double rel_err(const float *a, const float *r, size_t n) { return rel_err_floor(a, r, n, 0); }
 
-static void run_model(const char *model, const yt_backend *gpu) {
+static void run_model(const char *model, int variant, const yt_backend *gpu) {
   yt_model_config c = {0};
   snprintf(c.model, sizeof c.model, "%s", model);
   yt_model_config_defaults(&c);
@@ -58,6 +59,10 @@ static void run_model(const char *model, const yt_backend *gpu) {
   c.netvlad_cluster_size = 8, c.netvlad_hidden_size = 16, c.netvlad_video_dim = 32;
   c.lstm_layers = 2, c.lstm_cells = 8;
   c.seed = 7;
+  if (variant) { /* NetVLAD's other paths: LightVLAD, no batch norm (biases), linear hidden layer, removed diagonal */
+    c.lightvlad = 1, c.netvlad_add_batch_norm = 0, c.netvlad_relu = 0, c.gating_remove_diag = 1;
+    c.sample_random_frames = 0;
+  }
   int B = 9, C = c.num_classes, F = c.frame_features ? c.max_frames : 1, D = c.feature_dim;
   yt_err err = {0};
   yt_model *cpu = NULL, *dev = NULL;
@@ -74,6 +79,7 @@ static void run_model(const char *model, const yt_backend *gpu) {
   CHECK(yt_adam_init_for(&ac, cpu, &err) == 0 && yt_adam_init_for(&ad, dev, &err) == 0, "adam: %s", err.msg);
   size_t np = yt_model_num_params(cpu);
   CHECK(np == yt_model_num_params(dev), "%s: parameter counts %zu, %zu", model, np, yt_model_num_params(dev));
+  uint8_t *q = calloc((size_t)B * F * D, 1);
   float *x = calloc((size_t)B * F * D, sizeof *x), *y = calloc((size_t)B * C, sizeof *y);
   float *pc = calloc((size_t)B * C, sizeof *pc), *pd = calloc((size_t)B * C, sizeof *pd);
   int32_t nf[9] = {12, 0, 1, 5, 12, 7, 3, 12, 2};
@@ -82,7 +88,11 @@ static void run_model(const char *model, const yt_backend *gpu) {
     for (int b = 0; b < B; b++) {
       int n = c.frame_features ? nf[b] : 1;
       for (int t = 0; t < n; t++)
-        for (int d = 0; d < D; d++) x[((size_t)b * F + t) * D + d] = (float)(urand() * 2 - 1);
+        for (int d = 0; d < D; d++) {
+          size_t i = ((size_t)b * F + t) * D + d;
+          q[i] = (uint8_t)(urand() * 256); /* frame level: x is q dequantized, so the device can take q */
+          x[i] = c.frame_features ? yt_dequantize_table()[q[i]] : (float)(urand() * 2 - 1);
+        }
       for (int k = 0; k < C; k++) y[(size_t)b * C + k] = urand() < 0.2 ? 1.0f : 0.0f;
     }
     memcpy(yt_model_params(dev), yt_model_params(cpu), np * sizeof(float)); /* the CPU's weights, bit for bit */
@@ -93,9 +103,12 @@ static void run_model(const char *model, const yt_backend *gpu) {
     int ok = yt_model_forward(cpu, x, c.frame_features ? nf : NULL, B, 1, pc, &err) == 0 &&
              yt_model_backward(cpu, y, &lc, &rc_, &err) == 0;
     CHECK(ok, "%s cpu step %d: %s", model, step, err.msg);
-    ok = ok && yt_model_forward(dev, x, c.frame_features ? nf : NULL, B, 1, pd, &err) == 0 &&
+    /* odd steps: the device gets the uint8 frames and dequantizes them itself */
+    int u8 = c.frame_features && step % 2;
+    ok = ok &&
+         (u8 ? yt_model_forward_u8(dev, q, nf, B, 1, pd, &err) : yt_model_forward(dev, x, c.frame_features ? nf : NULL, B, 1, pd, &err)) == 0 &&
          yt_model_backward(dev, y, &ld, &rd, &err) == 0;
-    CHECK(ok, "%s %s step %d: %s", model, gpu->name, step, err.msg);
+    CHECK(ok, "%s %s step %d%s: %s", model, gpu->name, step, u8 ? " (uint8 input)" : "", err.msg);
     if (!ok) break;
     double e = rel_err(pd, pc, (size_t)B * C);
     CHECK(e <= TOL, "%s step %d: probabilities differ by %.3g", model, step, e);
@@ -139,9 +152,9 @@ static void run_model(const char *model, const yt_backend *gpu) {
             ew);
     }
   }
-  printf("  %-24s %zu parameters, %d steps: probabilities, loss, gradients, statistics, Adam agree\n", model, np,
+  printf("  %-32s %zu parameters, %d steps: probabilities, loss, gradients, statistics, Adam agree\n", variant ? "NetVLADModelLF (light)" : model, np,
          STEPS);
-  free(x), free(y), free(pc), free(pd), free(gc), free(wc);
+  free(q), free(x), free(y), free(pc), free(pd), free(gc), free(wc);
   yt_adam_free(&ac), yt_adam_free(&ad);
   yt_model_free(cpu), yt_model_free(dev);
 }
@@ -153,10 +166,9 @@ int main(void) {
     printf("test_model_parity: skipped: %s\n", err.msg);
     return 77;
   }
-  /* NetVLADModelLF and LstmModel join when their models call the VLAD and
-   * cell operations through the table (yt_model_new_on refuses them on a
-   * device until then) */
-  static const char *const models[] = {"LogisticModel", "MoeModel", "FrameLevelLogisticModel", "DbofModel"};
-  for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) run_model(models[i], gpu);
+  static const char *const models[] = {"LogisticModel", "MoeModel",  "FrameLevelLogisticModel",
+                                       "DbofModel",     "LstmModel", "NetVLADModelLF"};
+  for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) run_model(models[i], 0, gpu);
+  run_model("NetVLADModelLF", 1, gpu);
   return check_report("test_model_parity");
 }
