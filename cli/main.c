@@ -23,6 +23,7 @@ static const struct {
     {"node", cmd_node, "(internal) one node replica, as `run` spawns it"},
     {"tap", cmd_tap, "watch a running graph: live table of node stats (or --jsonl)"},
     {"bundle", cmd_bundle, "pack a train dir's model into one .tgz that infer runs"},
+    {"quantize", cmd_quantize, "a bundle with its large weights in 8 bits (uint8 + a 256-value codebook)"},
 };
 
 static void usage(FILE *f) {

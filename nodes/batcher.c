@@ -39,6 +39,8 @@ typedef struct {
   size_t n_labels, labels_cap;
   uint8_t *rows; /* [num_frames, D] */
   size_t rows_cap;
+  float *teach;  /* [teacher]: a distillation set's teacher predictions */
+  size_t teach_cap;
 } held_video;
 
 typedef struct {
@@ -117,6 +119,7 @@ static int set_shape(batcher_state *st, const yt_batch *in, yt_err *err) {
                    st->batch_size, st->frames, st->dim, st->dtype == YT_DT_U8 ? "uint8" : "float32",
                    bytes / (double)(1u << 30), (size_t)(YT_MSG_MAX_FRAME_BYTES / (st->frames * row_bytes)));
   yt_batch_builder_init(&st->out, st->dim, st->dtype, st->frames);
+  st->out.teacher = in->teacher; /* teacher predictions travel with their videos */
   st->shaped = true;
   return YT_OK;
 }
@@ -133,7 +136,8 @@ static int emit_batch(yt_node *n, batcher_state *st, yt_err *err) {
 /* Appends one video to the batch being built (cut/padded to F rows there) and
  * sends the batch when full. */
 static int to_batch(yt_node *n, batcher_state *st, uint32_t shard, uint64_t index, const char *id, size_t id_len,
-                    const int32_t *labels, size_t n_labels, const void *rows, int32_t num_frames, yt_err *err) {
+                    const int32_t *labels, size_t n_labels, const void *rows, int32_t num_frames,
+                    const float *teach, yt_err *err) {
   /* rows never NULL: with rows the builder reserves the F zeroed rows even for
    * a 0-frame video (a NULL would mean "already reserved") */
   static const uint8_t none;
@@ -146,6 +150,7 @@ static int to_batch(yt_node *n, batcher_state *st, uint32_t shard, uint64_t inde
   }
   int rc = yt_batch_add(&st->out, shard, index, id, id_len, labels, n_labels, rows ? rows : &none, num_frames, err);
   if (rc < 0) return rc;
+  if (teach) memcpy(yt_batch_teacher_row(&st->out), teach, st->out.teacher * sizeof *teach);
   return st->out.n >= st->batch_size ? emit_batch(n, st, err) : YT_OK;
 }
 
@@ -165,8 +170,10 @@ static int hold(batcher_state *st, held_video *h, const yt_batch *in, uint32_t i
   size_t row_bytes = (size_t)st->dim * yt_dtype_size(st->dtype), bytes = (size_t)nf * row_bytes;
   if (grow((void **)&h->id, &h->id_cap, id_len + 1, 1, err) < 0 ||
       grow((void **)&h->labels, &h->labels_cap, n_labels + 1, sizeof(int32_t), err) < 0 ||
-      grow((void **)&h->rows, &h->rows_cap, bytes + 1, 1, err) < 0)
+      grow((void **)&h->rows, &h->rows_cap, bytes + 1, 1, err) < 0 ||
+      grow((void **)&h->teach, &h->teach_cap, in->teacher + 1, sizeof(float), err) < 0)
     return err->code;
+  if (in->teacher) memcpy(h->teach, yt_batch_teacher(in, i), in->teacher * sizeof(float));
   h->shard = in->shard[i];
   h->index = in->index[i];
   h->num_frames = nf;
@@ -179,14 +186,15 @@ static int hold(batcher_state *st, held_video *h, const yt_batch *in, uint32_t i
 }
 
 static int send_held(yt_node *n, batcher_state *st, const held_video *h, yt_err *err) {
-  return to_batch(n, st, h->shard, h->index, h->id, h->id_len, h->labels, h->n_labels, h->rows, h->num_frames, err);
+  return to_batch(n, st, h->shard, h->index, h->id, h->id_len, h->labels, h->n_labels, h->rows, h->num_frames,
+                  st->out.teacher ? h->teach : NULL, err);
 }
 
 static int take_video(yt_node *n, batcher_state *st, const yt_batch *in, uint32_t i, yt_err *err) {
   if (!st->shuffle) {
     return to_batch(n, st, in->shard[i], in->index[i], in->ids + in->id_off[i], in->id_off[i + 1] - in->id_off[i],
                     in->labels + in->label_off[i], in->label_off[i + 1] - in->label_off[i], yt_batch_rows(in, i),
-                    in->num_frames[i], err);
+                    in->num_frames[i], yt_batch_teacher(in, i), err);
   }
   if (st->n_buf < st->shuffle) return hold(st, &st->buf[st->n_buf++], in, i, err);
   held_video *h = &st->buf[draw(st, st->n_buf)];
@@ -210,6 +218,11 @@ static int bat_process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
                  "batcher must carry the same features",
                  in.shard[0], (unsigned long long)in.index[0], in.dim, in.dtype == YT_DT_U8 ? "uint8" : "float32",
                  st->dim, st->dtype == YT_DT_U8 ? "uint8" : "float32");
+  if (rc == YT_OK && in.n > 0 && in.teacher != st->out.teacher)
+    rc = yt_fail(err, YT_EINVAL,
+                 "video (shard %u, index %llu) has %u teacher predictions, earlier input had %u: mixing a "
+                 "distillation set with other input",
+                 in.shard[0], (unsigned long long)in.index[0], in.teacher, st->out.teacher);
   for (uint32_t i = 0; rc == YT_OK && i < in.n; i++) {
     int32_t nf = in.num_frames[i];
     if (nf < 0)
@@ -241,8 +254,10 @@ static int bat_flush(yt_node *n, yt_err *err) {
   if (!st->shaped || st->out.n == 0) return YT_OK;
   if (!st->drop_remainder) return emit_batch(n, st, err);
   for (size_t i = 0; i < st->out.n; i++) yt_node_drop(n, st->out.shard[i], st->out.index[i]);
+  uint32_t teacher = st->out.teacher;
   yt_batch_builder_free(&st->out);
   yt_batch_builder_init(&st->out, st->dim, st->dtype, st->frames);
+  st->out.teacher = teacher;
   return YT_OK;
 }
 
@@ -254,6 +269,7 @@ static void bat_fini(yt_node *n) {
     free(st->buf[i].id);
     free(st->buf[i].labels);
     free(st->buf[i].rows);
+    free(st->buf[i].teach);
   }
   free(st->buf);
 }

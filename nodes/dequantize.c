@@ -41,6 +41,7 @@ typedef struct {
   int sample;      /* S rows per video when sampling, else 0 */
   uint64_t seed;
   int skip;        /* on_invalid = skip */
+  int teacher;     /* teacher_predictions: num_classes floats per video, else 0 */
   yt_record rec;
   yt_batch_builder out;
   int32_t *labels; /* labels of the current record as int32 */
@@ -63,6 +64,9 @@ static const yt_param_def params[] = {
      "first: keep the first max_frames frames; else draw sample_frames rows per video (REFERENCE 2.6)"},
     {"sample_frames", YT_P_INT, "0", 0, 100000, NULL, "rows drawn per video by sampling; 0 with sampling = first"},
     {"seed", YT_P_INT, "0", YT_NORANGE, NULL, "sampling seed, mixed with each record's (shard, index)"},
+    {"teacher_predictions", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "read each record's float list teacher_predictions (num_classes values, a distillation set from "
+     "graphs/distill.flow) and pass it on with the video, for train's loss_lambda"},
     {"on_invalid", YT_P_ENUM, "fail", YT_NORANGE, "fail|skip",
      "a record that does not decode: fail the run, or skip it with a warning (counted as dropped)"},
 };
@@ -113,6 +117,28 @@ static int deq_init(yt_node *n, yt_err *err) {
   st->seed = (uint64_t)yt_param_int(p, "seed");
   st->skip = strcmp(yt_param_str(p, "on_invalid"), "skip") == 0;
   yt_batch_builder_init(&st->out, (uint32_t)st->schema.dim, st->dtype, 0);
+  if (yt_param_bool(p, "teacher_predictions")) {
+    if (st->schema.num_classes <= 0)
+      return yt_fail(err, YT_EUSAGE, "teacher_predictions = true needs num_classes > 0 (the list's length)");
+    st->teacher = st->schema.num_classes;
+    st->out.teacher = (uint32_t)st->teacher;
+  }
+  return YT_OK;
+}
+
+/* The record's teacher_predictions into the last added video's row. */
+static int add_teacher(deq_state *st, yt_err *err) {
+  const yt_feature *f = yt_example_find(&st->rec.ex, "teacher_predictions");
+  if (!f)
+    return yt_fail(err, YT_EINVAL,
+                   "no feature 'teacher_predictions' (teacher_predictions = true reads a distillation set: make one "
+                   "with graphs/distill.flow)");
+  size_t n = 0;
+  int rc = yt_feature_floats(f, yt_batch_teacher_row(&st->out), (size_t)st->teacher, &n, err);
+  if (rc < 0) return rc;
+  if (n != (size_t)st->teacher)
+    return yt_fail(err, YT_EINVAL, "feature 'teacher_predictions' has %zu values, num_classes is %d", n,
+                   st->teacher);
   return YT_OK;
 }
 
@@ -199,9 +225,11 @@ static int add_video(yt_node *n, deq_state *st, uint32_t shard, uint64_t index, 
   }
   for (size_t i = 0; i < r->n_labels; i++) st->labels[i] = (int32_t)r->labels[i];
 
-  if (s->level == YT_LEVEL_VIDEO)
-    return yt_batch_add(&st->out, shard, index, (const char *)r->id.p, r->id.n, st->labels, r->n_labels, r->video, 1,
-                        err);
+  if (s->level == YT_LEVEL_VIDEO) {
+    int rc = yt_batch_add(&st->out, shard, index, (const char *)r->id.p, r->id.n, st->labels, r->n_labels, r->video,
+                          1, err);
+    return rc < 0 || !st->teacher ? rc : add_teacher(st, err);
+  }
 
   int rows = st->sample > 0 ? st->sample : r->num_frames;
   size_t row_bytes = (size_t)s->dim * yt_dtype_size(st->dtype);
@@ -216,8 +244,9 @@ static int add_video(yt_node *n, deq_state *st, uint32_t shard, uint64_t index, 
     if (st->sample > 0) sample_indices(st, shard, index, r->num_frames);
     for (int t = 0; t < rows; t++) put_frame(st, dst + (size_t)t * row_bytes, st->sample > 0 ? st->idx[t] : t);
   }
-  return yt_batch_add(&st->out, shard, index, (const char *)r->id.p, r->id.n, st->labels, r->n_labels, NULL, rows,
-                      err);
+  int rc = yt_batch_add(&st->out, shard, index, (const char *)r->id.p, r->id.n, st->labels, r->n_labels, NULL, rows,
+                        err);
+  return rc < 0 || !st->teacher ? rc : add_teacher(st, err);
 }
 
 static int deq_process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {

@@ -13,12 +13,12 @@
  *   node shards : tfrecord_reader x2 { pattern = "data/train*.tfrecord"; epochs = 3 }
  */
 #include <errno.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fs.h"
 #include "core/node.h"
 #include "formats/tfrecord.h"
 
@@ -32,6 +32,7 @@ typedef struct reader_state {
   int64_t epochs, epoch;
   size_t pos; /* position in `order` of the open (or next) shard */
   bool shuffle, verify;
+  const char *skip_dir; /* skip_existing_in, or NULL */
   uint64_t seed;
   uint64_t max_records, max_bytes;
   int on_corrupt;
@@ -54,59 +55,18 @@ static const yt_param_def params[] = {
      "... or when its payloads reach this many bytes"},
     {"on_corrupt", YT_P_ENUM, "fail", YT_NORANGE, "fail|skip_record|skip_shard",
      "damaged record: fail, skip it (or the rest of the shard when the framing is lost), or skip the shard"},
+    {"skip_existing_in", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
+     "skip a shard whose base name exists in this directory (a resumed graphs/distill.flow: shards already "
+     "written); \"\" = read all"},
     {"verify_crc", YT_P_BOOL, "true", YT_NORANGE, NULL, "check each record's data CRC32C"},
 };
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Expands every comma-separated glob of `pattern` into s->paths (sorted, no
- * duplicates, regular files only) and stats their sizes. */
+/* Expands pattern into s->paths (yt_glob_files) and stats their sizes. */
 static int expand(reader_state *s, const char *pattern, yt_err *err) {
-  char *copy = strdup(pattern), *save = NULL;
-  size_t cap = 0;
-  int rc = YT_OK;
-  if (!copy) return yt_fail(err, YT_ENOMEM, "out of memory");
-  for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
-    while (*part == ' ' || *part == '\t') part++;
-    size_t l = strlen(part);
-    while (l && (part[l - 1] == ' ' || part[l - 1] == '\t')) part[--l] = 0;
-    if (!l) continue;
-    glob_t g = {0};
-    int grc = glob(part, GLOB_MARK, NULL, &g);
-    size_t kept = 0;
-    for (size_t i = 0; grc == 0 && i < g.gl_pathc && rc == YT_OK; i++) {
-      const char *p = g.gl_pathv[i];
-      if (p[strlen(p) - 1] == '/') continue; /* a directory */
-      if (s->n_paths == cap) {
-        cap = cap ? 2 * cap : 64;
-        char **np = realloc(s->paths, cap * sizeof *np);
-        if (!np) { rc = yt_fail(err, YT_ENOMEM, "out of memory"); break; }
-        s->paths = np;
-      }
-      if (!(s->paths[s->n_paths] = strdup(p))) { rc = yt_fail(err, YT_ENOMEM, "out of memory"); break; }
-      s->n_paths++, kept++;
-    }
-    globfree(&g);
-    if (rc == YT_OK && grc != 0 && grc != GLOB_NOMATCH)
-      rc = yt_fail(err, YT_EIO, "pattern '%s': cannot read a directory it names (%s)", part,
-                   grc == GLOB_NOSPACE ? "out of memory" : "read error");
-    else if (rc == YT_OK && kept == 0 && !strcmp(part, pattern))
-      rc = yt_fail(err, YT_EUSAGE, "pattern '%s' matches no files", part);
-    else if (rc == YT_OK && kept == 0)
-      rc = yt_fail(err, YT_EUSAGE, "pattern '%s' matches no files (one of the globs in '%s')", part, pattern);
-    if (rc < 0) break;
-  }
-  free(copy);
+  int rc = yt_glob_files(pattern, &s->paths, &s->n_paths, err);
   if (rc < 0) return rc;
-  if (s->n_paths == 0) return yt_fail(err, YT_EUSAGE, "pattern '%s' matches no files", pattern);
   if (s->n_paths > UINT32_MAX) return yt_fail(err, YT_EUSAGE, "pattern '%s' matches too many files", pattern);
-  qsort(s->paths, s->n_paths, sizeof *s->paths, cmp_str);
-  size_t k = 0;
-  for (size_t i = 0; i < s->n_paths; i++) {
-    if (k && !strcmp(s->paths[k - 1], s->paths[i])) free(s->paths[i]);
-    else s->paths[k++] = s->paths[i];
-  }
-  s->n_paths = k;
+  size_t k = s->n_paths;
   s->sizes = calloc(k, sizeof *s->sizes);
   s->order = calloc(k, sizeof *s->order);
   if (!s->sizes || !s->order) return yt_fail(err, YT_ENOMEM, "out of memory");
@@ -168,6 +128,7 @@ static int init(yt_node *n, yt_err *err) {
   s->verify = yt_param_bool(p, "verify_crc");
   s->max_records = (uint64_t)yt_param_int(p, "message_records");
   s->max_bytes = (uint64_t)yt_param_int(p, "message_bytes");
+  s->skip_dir = *yt_param_str(p, "skip_existing_in") ? yt_param_str(p, "skip_existing_in") : NULL;
   int rc = expand(s, yt_param_str(p, "pattern"), err);
   if (rc < 0) return rc;
   make_order(s->order, s->n_paths, s->shuffle, s->seed, 0);
@@ -175,11 +136,6 @@ static int init(yt_node *n, yt_err *err) {
   n->progress_unit = "bytes";
   n->progress_total = progress_total(n, s);
   return YT_OK;
-}
-
-static const char *base_name(const char *path) {
-  const char *sl = strrchr(path, '/');
-  return sl ? sl + 1 : path;
 }
 
 static void update_progress(yt_node *n, const reader_state *s) {
@@ -215,6 +171,13 @@ static void close_shard(yt_node *n, reader_state *s) {
   update_progress(n, s);
 }
 
+static bool exists_in(const char *dir, const char *name) {
+  char path[4096];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* Opens this replica's next shard; YT_EOF after the last epoch. */
 static int open_next(yt_node *n, reader_state *s, yt_err *err) {
   if ((size_t)n->replica >= s->n_paths) return YT_EOF; /* fewer shards than replicas */
@@ -225,10 +188,17 @@ static int open_next(yt_node *n, reader_state *s, yt_err *err) {
   }
   s->shard = s->order[s->pos];
   const char *path = s->paths[s->shard];
+  if (s->skip_dir && exists_in(s->skip_dir, yt_base_name(path))) { /* written by an earlier run */
+    yt_node_count(n, "shards_skipped_existing", 1);
+    s->done_bytes += s->sizes[s->shard];
+    s->pos += (size_t)n->replicas;
+    update_progress(n, s);
+    return open_next(n, s, err);
+  }
   int rc = yt_tfr_open(&s->tfr, path, err);
   if (rc < 0) return rc;
   yt_tfr_set_verify(s->tfr, s->verify);
-  yt_records_builder_init(&s->b, s->shard, base_name(path));
+  yt_records_builder_init(&s->b, s->shard, yt_base_name(path));
   s->emitted = 0;
   return YT_OK;
 }

@@ -14,7 +14,13 @@
  *     (x1 only: a shard's messages must all reach the same writer); compress =
  *     zstd adds ".zst", and a name that ends in ".zst" is always compressed.
  *
- * Pads: in "records"; no outputs.
+ * Distillation sets (records_pattern set; graphs/distill.flow): the input is
+ * a teacher's predictions, not records; each input shard of records_pattern
+ * (the reader's pattern) is written again under output_dir, same name, every
+ * record with a float list teacher_predictions added (distill_set.h): input
+ * order kept, committed atomically, shards already in output_dir skipped.
+ *
+ * Pads: in "records" (or "predictions" with records_pattern); no outputs.
  *
  *   node out : tfrecord_writer x1 { output_dir = "copy"; preserve_shards = true }
  */
@@ -26,6 +32,7 @@
 
 #include "core/fs.h"
 #include "core/node.h"
+#include "formats/distill_set.h"
 #include "formats/tfrecord.h"
 
 typedef struct open_shard {
@@ -47,6 +54,8 @@ typedef struct writer_state {
   /* rotation */
   yt_tfr_writer *cur;
   uint64_t cur_count, file_no;
+  /* records_pattern: a distillation set */
+  yt_distill_set *distill;
 } writer_state;
 
 static const yt_param_def params[] = {
@@ -57,6 +66,9 @@ static const yt_param_def params[] = {
     {"shard_records", YT_P_INT, "10000", 1, 4294967295.0, NULL,
      "records per output file without preserve_shards"},
     {"compress", YT_P_ENUM, "none", YT_NORANGE, "none|zstd", "zstd writes .tfrecord.zst files"},
+    {"records_pattern", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
+     "distillation set: the input is predictions, and each shard of this pattern (the reader's) is written "
+     "with teacher_predictions added to its records (needs x1)"},
 };
 
 static int init(yt_node *n, yt_err *err) {
@@ -72,6 +84,16 @@ static int init(yt_node *n, yt_err *err) {
                    "the same writer), got x%d: declare the node with x1",
                    n->replicas);
   if (!*s->dir) return yt_fail(err, YT_EUSAGE, "tfrecord_writer: output_dir is empty");
+  const char *rp = yt_param_str(&n->params, "records_pattern");
+  if (*rp) {
+    if (n->replicas != 1)
+      return yt_fail(err, YT_EUSAGE, "tfrecord_writer: records_pattern needs one replica (a shard's predictions "
+                     "must all reach the same writer), got x%d: declare the node with x1", n->replicas);
+    if (s->preserve || s->zstd)
+      return yt_fail(err, YT_EUSAGE, "tfrecord_writer: records_pattern writes one shard per input shard under "
+                     "its own name already; drop preserve_shards and compress");
+    return yt_distill_open(&s->distill, rp, s->dir, err);
+  }
   if (strchr(s->prefix, '/'))
     return yt_fail(err, YT_EUSAGE, "tfrecord_writer: prefix '%s' holds a '/' (put directories in output_dir)",
                    s->prefix);
@@ -203,9 +225,36 @@ static int process_rotate(yt_node *n, writer_state *s, const yt_records *r, yt_e
   return YT_OK;
 }
 
+/* ---- distillation set ------------------------------------------------------ */
+
+static int process_distill(yt_node *n, writer_state *s, const yt_msg *m, yt_err *err) {
+  yt_batch bt;
+  int rc = yt_batch_decode(&bt, m, err);
+  if (rc < 0) {
+    yt_err_prefix(err, "tfrecord_writer with records_pattern takes predictions (an infer or ensemble node): ");
+    return rc;
+  }
+  if (bt.n && (bt.dtype != YT_DT_F32 || bt.frames > 1))
+    rc = yt_fail(err, YT_EINVAL, "tfrecord_writer: records_pattern takes predictions (one float32 row per video), "
+                 "got %s rows%s", bt.dtype == YT_DT_F32 ? "float32" : "uint8", bt.frames > 1 ? ", padded" : "");
+  for (uint32_t i = 0; rc == YT_OK && i < bt.n; i++) {
+    if (bt.num_frames[i] != 1) {
+      rc = yt_fail(err, YT_EINVAL, "tfrecord_writer: video %u of the message has %d rows, predictions have 1", i,
+                   bt.num_frames[i]);
+      break;
+    }
+    bool ignored;
+    rc = yt_distill_add(s->distill, bt.shard[i], bt.index[i], yt_batch_rows(&bt, i), bt.dim, &ignored, err);
+    if (rc == YT_OK && ignored) yt_node_count(n, "records_in_existing_shards", 1);
+  }
+  yt_batch_free(&bt);
+  return rc;
+}
+
 static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   (void)pad;
   writer_state *s = n->state;
+  if (s->distill) return process_distill(n, s, m, err);
   yt_records r;
   int rc = yt_records_decode(&r, m, err);
   if (rc < 0) return rc;
@@ -214,6 +263,17 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
 
 static int flush(yt_node *n, yt_err *err) {
   writer_state *s = n->state;
+  if (s->distill) {
+    int rc = yt_distill_finish(s->distill, err);
+    uint64_t written, existing, records;
+    yt_distill_counts(s->distill, &written, &existing, &records);
+    yt_node_count(n, "shards_written", written);
+    yt_node_count(n, "shards_existing", existing);
+    fprintf(stderr, "tfrecord_writer: distillation set in %s: %llu shards written (%llu records), %llu were "
+            "complete already\n", s->dir, (unsigned long long)written, (unsigned long long)records,
+            (unsigned long long)existing);
+    return rc;
+  }
   if (s->cur) {
     int rc = yt_tfw_close(s->cur, err);
     s->cur = NULL;
@@ -243,6 +303,7 @@ static void fini(yt_node *n) {
     free(s->open[i].name);
   }
   for (size_t i = 0; i < s->n_done; i++) free(s->done[i]);
+  yt_distill_free(s->distill);
   free(s->open);
   free(s->done);
   memset(s, 0, sizeof *s);
@@ -251,7 +312,7 @@ static void fini(yt_node *n) {
 const yt_node_def yt_node_tfrecord_writer = {
     .name = "tfrecord_writer",
     .summary = "writes records into TFRecord shards (rotating, or one per input shard), committed atomically",
-    .inputs = {{"in", "records", "serialized records"}},
+    .inputs = {{"in", "any", "serialized records; or predictions, with records_pattern"}},
     .n_inputs = 1,
     .params = params,
     .n_params = sizeof params / sizeof params[0],

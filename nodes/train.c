@@ -45,6 +45,9 @@ typedef struct train_state {
   int64_t step, saved_step, max_steps, export_steps;
   int64_t examples; /* seen in this run */
   double base_lr, decay, decay_examples, clip;
+  double loss_lambda;  /* distillation: weight of the teacher's predictions in the target */
+  float *target;       /* [max_batch, C]: (1 - loss_lambda) labels + loss_lambda teacher */
+  size_t target_cap;
   const char *train_dir;
   char feature_names[256], feature_sizes[128];
   int resumed, done, log_every;
@@ -65,6 +68,9 @@ static const yt_param_def params[] = {
     {"max_frames", YT_P_INT, "300", 1, 100000, NULL, "frame level: rows per video (the batcher's max_frames)"},
     {"label_loss", YT_P_ENUM, "CrossEntropyLoss", YT_NORANGE, "CrossEntropyLoss|HingeLoss|SoftmaxLoss",
      "the loss minimized and printed"},
+    {"loss_lambda", YT_P_FLOAT, "0.5", 0, 1, NULL,
+     "distillation (batches with teacher_predictions): loss = (1 - loss_lambda) CE(labels) + loss_lambda "
+     "CE(teacher); no effect on other input"},
     {"base_learning_rate", YT_P_FLOAT, "0.01", 0, 10, NULL, "Adam's learning rate before decay"},
     {"learning_rate_decay", YT_P_FLOAT, "0.95", 0, 1, NULL, "multiplied in every learning_rate_decay_examples"},
     {"learning_rate_decay_examples", YT_P_FLOAT, "4000000", 1, 1e15, NULL, "examples per decay step (staircase)"},
@@ -200,6 +206,7 @@ static int init(yt_node *n, yt_err *err) {
   s->decay = yt_param_float(p, "learning_rate_decay");
   s->decay_examples = yt_param_float(p, "learning_rate_decay_examples");
   s->clip = yt_param_float(p, "clip_gradient_norm");
+  s->loss_lambda = yt_param_float(p, "loss_lambda");
   s->max_steps = yt_param_int(p, "max_steps");
   s->export_steps = yt_param_int(p, "export_model_steps");
   s->log_every = (int)yt_param_int(p, "log_every_steps");
@@ -298,6 +305,37 @@ static int publish(yt_node *n, const yt_batch_metrics *bm, double loss, double r
   return rc;
 }
 
+/* Distillation (REFERENCE.md 6.2): sum_c [lambda BCE(p, t) + (1 - lambda) BCE(p, y)] is BCE(p, q) with
+ * the soft target q = lambda t + (1 - lambda) y, since BCE is linear in its target; so the loss is the
+ * plain CrossEntropyLoss on q. Batch metrics (Hit@1, PERR, GAP) stay on the labels y. */
+static int distill_target(train_state *s, const yt_batch *bt, const float **target, yt_err *err) {
+  int C = s->cfg.num_classes;
+  size_t n = (size_t)bt->n * C;
+  if ((int)bt->teacher != C)
+    return yt_fail(err, YT_EINVAL, "the batch has %u teacher predictions per video, the model %d classes", bt->teacher,
+                   C);
+  if (s->loss_lambda > 0 && s->cfg.label_loss != YT_LOSS_CE)
+    return yt_fail(err, YT_EUSAGE,
+                   "distillation (teacher predictions, loss_lambda %g) is defined for label_loss = CrossEntropyLoss; "
+                   "set loss_lambda = 0 to train on the labels only", s->loss_lambda);
+  if (n > s->target_cap) {
+    float *t = realloc(s->target, n * sizeof *t);
+    if (!t) return yt_fail(err, YT_ENOMEM, "out of memory for distillation targets");
+    s->target = t, s->target_cap = n;
+  }
+  float l = (float)s->loss_lambda;
+  for (size_t i = 0; i < n; i++) {
+    float t = bt->teach[i];
+    if (!(t >= 0.0f && t <= 1.0f))
+      return yt_fail(err, YT_EINVAL, "video (shard %u, index %llu): teacher prediction %g for class %zu is not a "
+                     "probability in [0, 1]", bt->shard[i / C], (unsigned long long)bt->index[i / C], (double)t,
+                     i % C);
+    s->target[i] = (1.0f - l) * s->in.labels[i] + l * t;
+  }
+  *target = s->target;
+  return YT_OK;
+}
+
 static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   (void)pad;
   train_state *s = n->state;
@@ -327,7 +365,9 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   rc = s->in.q ? yt_model_forward_u8(s->model, s->in.q, s->in.num_frames, B, 1, s->probs, err)
                : yt_model_forward(s->model, s->in.x, s->in.num_frames, B, 1, s->probs, err);
   if (rc < 0) goto out;
-  if ((rc = yt_model_backward(s->model, s->in.labels, &loss, &reg, err)) < 0) goto out;
+  const float *target = s->in.labels;
+  if (bt.teacher && (rc = distill_target(s, &bt, &target, err)) < 0) goto out;
+  if ((rc = yt_model_backward(s->model, target, &loss, &reg, err)) < 0) goto out;
   if (!isfinite(loss)) {
     rc = yt_fail(err, YT_EINVAL,
                  "the loss is %g at global step %" PRId64 ": lower base_learning_rate (now %g) or check the input",
@@ -382,6 +422,7 @@ static void fini(yt_node *n) {
   yt_model_free(s->model);
   yt_adam_free(&s->adam);
   yt_model_input_free(&s->in);
+  free(s->target);
   free(s->probs);
 }
 

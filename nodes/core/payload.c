@@ -217,6 +217,10 @@ int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char
     memset(dst + copied * row_bytes, 0, (n_rows - copied) * row_bytes); /* only the padding */
   }
   b->reserved = 0;
+  if (b->teacher) {
+    if (grow((void **)&b->teach, &b->teach_cap, (b->n + 1) * b->teacher, sizeof *b->teach, err)) return YT_ENOMEM;
+    memset(b->teach + b->n * b->teacher, 0, b->teacher * sizeof *b->teach);
+  }
   if (b->n == 0) b->id_off[0] = b->label_off[0] = 0;
   if (id_len) memcpy(b->ids + b->ids_len, id, id_len);
   b->ids_len += id_len;
@@ -232,12 +236,16 @@ int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char
   return YT_OK;
 }
 
+float *yt_batch_teacher_row(yt_batch_builder *b) {
+  return b->teacher && b->n ? b->teach + (b->n - 1) * b->teacher : NULL;
+}
+
 int yt_batch_to_msg(yt_batch_builder *b, yt_msg *m, yt_err *err) {
   size_t n = b->n;
   size_t meta_len = sizeof(yt_batch_meta) + n * (4 + 8 + 4) + 2 * (n + 1) * 4;
   uint8_t *meta = malloc(meta_len);
   if (!meta) return yt_fail(err, YT_ENOMEM, "out of memory");
-  yt_batch_meta h = {YT_PAYLOAD_BATCH, (uint32_t)n, b->dim, b->dtype, b->frames, b->step};
+  yt_batch_meta h = {YT_PAYLOAD_BATCH, (uint32_t)n, b->dim, b->dtype, b->frames, b->step, b->teacher, 0};
   uint8_t *p = meta;
   memcpy(p, &h, sizeof h), p += sizeof h;
   uint32_t zero = 0;
@@ -261,6 +269,12 @@ int yt_batch_to_msg(yt_batch_builder *b, yt_msg *m, yt_err *err) {
   else free(b->labels);
   if (!rc) rc = add_storage(m, &b->features, feat_len, err);
   else yt_buf_free(&b->features);
+  if (b->teacher) { /* moves into the message, like the ids */
+    float *t = b->teach ? b->teach : malloc(1);
+    if (!rc) rc = t ? yt_msg_add_owned(m, t, n * b->teacher * sizeof *t, err) : yt_fail(err, YT_ENOMEM, "out of memory");
+    else free(t);
+    b->teach = NULL, b->teach_cap = 0;
+  }
   b->ids = NULL, b->labels = NULL;
   b->ids_len = b->ids_cap = b->labels_len = b->labels_cap = b->rows = 0;
   b->n = 0;
@@ -270,17 +284,22 @@ int yt_batch_to_msg(yt_batch_builder *b, yt_msg *m, yt_err *err) {
 
 void yt_batch_builder_free(yt_batch_builder *b) {
   free(b->shard), free(b->index), free(b->num_frames), free(b->id_off), free(b->label_off);
-  free(b->ids), free(b->labels);
+  free(b->ids), free(b->labels), free(b->teach);
   yt_buf_free(&b->features);
   memset(b, 0, sizeof *b);
 }
 
 int yt_batch_decode(yt_batch *bt, const yt_msg *m, yt_err *err) {
   memset(bt, 0, sizeof *bt);
-  if (m->nframes != 4 || m->frames[0].len < sizeof(yt_batch_meta))
-    return yt_fail(err, YT_ECORRUPT, "batch message: expected 4 frames with a meta header, got %zu", m->nframes);
+  if (m->nframes < 4 || m->nframes > 5 || m->frames[0].len < sizeof(yt_batch_meta))
+    return yt_fail(err, YT_ECORRUPT, "batch message: expected 4 or 5 frames with a meta header, got %zu",
+                   m->nframes);
   yt_batch_meta h;
   memcpy(&h, m->frames[0].data, sizeof h);
+  if ((h.teacher > 0) != (m->nframes == 5) ||
+      (h.teacher && m->frames[4].len != (size_t)h.n * h.teacher * sizeof(float)))
+    return yt_fail(err, YT_ECORRUPT, "batch message: teacher predictions (%u per video) disagree with its frames",
+                   h.teacher);
   if (h.kind != YT_PAYLOAD_BATCH)
     return yt_fail(err, YT_ECORRUPT, "batch message: payload kind %u is not a batch (wrong edge type?)", h.kind);
   size_t n = h.n, esz = yt_dtype_size(h.dtype);
@@ -297,6 +316,8 @@ int yt_batch_decode(yt_batch *bt, const yt_msg *m, yt_err *err) {
   bt->ids = m->frames[1].data;
   bt->labels = m->frames[2].data;
   bt->features = m->frames[3].data;
+  bt->teacher = h.teacher;
+  bt->teach = h.teacher ? (const float *)m->frames[4].data : NULL;
   if (bt->id_off[n] != m->frames[1].len || bt->label_off[n] * 4 != m->frames[2].len)
     return yt_fail(err, YT_ECORRUPT, "batch message: id or label offsets disagree with their frames");
   for (size_t i = 0; i < n; i++)

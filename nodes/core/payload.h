@@ -18,6 +18,8 @@
  *            packed (frames == 0): sum(num_frames) rows, video i's rows follow video i-1's;
  *            padded (frames  > 0): n * frames rows, video i at row i*frames, rows past
  *            num_frames[i] are 0.0 (f32) as the starter pads after dequantizing.
+ *   frame 4  (only when meta.teacher > 0) teacher predictions, f32 [n, teacher]:
+ *            a distillation set's per-video teacher probabilities (graphs/distill.flow)
  *   Video-level records are one row per video (num_frames = 1, dim = sum of sizes).
  *
  * "predictions": the batch layout with dim = C, dtype f32, packed, one row of
@@ -102,6 +104,8 @@ typedef struct yt_batch_meta {
   uint32_t dtype;  /* YT_DT_F32 / YT_DT_U8 */
   uint32_t frames; /* 0 = packed; > 0 = padded to this many rows per video */
   uint32_t step;   /* "predictions": the global step of the model that made them */
+  uint32_t teacher; /* teacher predictions per video (frame 4); 0 = none */
+  uint32_t reserved; /* 0; keeps the u64 index array after the meta 8-byte aligned */
 } yt_batch_meta;
 
 /* A decoded (borrowed) batch, or one being built (then the arrays are owned by
@@ -115,6 +119,8 @@ typedef struct yt_batch {
   const char *ids;
   const int32_t *labels;
   const void *features;
+  uint32_t teacher;      /* teacher predictions per video, 0 = none */
+  const float *teach;    /* [n, teacher] */
   size_t rows;  /* rows in features */
   size_t *row0; /* [n] first row of each video (owned) */
 } yt_batch;
@@ -137,6 +143,9 @@ typedef struct yt_batch_builder {
   yt_buf features; /* rows used of features.len bytes */
   size_t rows;
   int reserved; /* the next video's rows were reserved (yt_batch_rows_reserve) */
+  uint32_t teacher; /* set after init: teacher predictions per video (0 = none) */
+  float *teach;     /* [n, teacher]; yt_batch_add zeroes a video's row, yt_batch_teacher_row fills it */
+  size_t teach_cap; /* floats */
 } yt_batch_builder;
 
 void yt_batch_builder_init(yt_batch_builder *b, uint32_t dim, uint32_t dtype, uint32_t frames);
@@ -146,6 +155,8 @@ void yt_batch_builder_init(yt_batch_builder *b, uint32_t dim, uint32_t dtype, ui
  * and records num_frames = the rows kept. */
 int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char *id, size_t id_len,
                  const int32_t *labels, size_t n_labels, const void *rows, int32_t num_frames, yt_err *err);
+/* With b->teacher > 0: the last added video's teacher row (teacher floats, zeroed by yt_batch_add). */
+float *yt_batch_teacher_row(yt_batch_builder *b);
 /* Zero-copy variant: returns where the next video's rows go, zeroed
  * ((frames > 0 ? frames : num_frames) * dim elements of dtype), or NULL with err
  * set. Write the rows, then call yt_batch_add with rows = NULL and the same
@@ -166,6 +177,10 @@ void yt_batch_free(yt_batch *bt);
 /* Video i's first row. */
 static inline const void *yt_batch_rows(const yt_batch *bt, uint32_t i) {
   return (const uint8_t *)bt->features + bt->row0[i] * bt->dim * (bt->dtype == YT_DT_F32 ? 4 : 1);
+}
+/* Video i's teacher predictions (bt->teacher floats), or NULL without them. */
+static inline const float *yt_batch_teacher(const yt_batch *bt, uint32_t i) {
+  return bt->teacher ? bt->teach + (size_t)i * bt->teacher : NULL;
 }
 
 /* A metrics message from JSON text (copied). */

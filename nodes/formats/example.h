@@ -70,4 +70,10 @@ int yt_feature_int64s(const yt_feature *f, int64_t *out, size_t cap, size_t *n, 
 /* The i-th bytes value in *v and the count in *n (v untouched if i >= *n). */
 int yt_feature_bytes(const yt_feature *f, size_t i, yt_bytes *v, size_t *n, yt_err *err);
 
+/* example_edit.c: rec[len] (Example or SequenceExample) with a float-list
+ * feature key = v[n] added to its features / context, every other field kept
+ * byte for byte; *out is malloc'd. YT_ECORRUPT on malformed wire bytes. */
+int yt_example_add_floats(const uint8_t *rec, size_t len, const char *key, const float *v, size_t n,
+                          uint8_t **out, size_t *out_len, yt_err *err);
+
 #endif

@@ -2,6 +2,7 @@
 #include "model/checkpoint.h"
 
 #include "core/fs.h"
+#include "model/quantize.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -209,9 +210,14 @@ int yt_ckpt_load(const yt_st_file *f, yt_model *m, yt_adam *a, int64_t *step, yt
     int64_t shape[4];
     for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
     const void *data;
-    int rc = yt_st_expect(f, t->name, YT_ST_F32, t->ndim, shape, &data, err);
-    if (rc < 0) return rc;
-    memcpy(params + t->offset, data, t->numel * sizeof(float));
+    int rc = YT_EOF;
+    /* a quantized bundle (yt8m-flow quantize) holds NAME_quants + NAME_space instead of NAME */
+    if (!yt_st_find(f, t->name) && (rc = yt_quant_expand(f, t->name, t->ndim, shape, params + t->offset, err)) < 0)
+      return rc;
+    if (rc == YT_EOF) {
+      if ((rc = yt_st_expect(f, t->name, YT_ST_F32, t->ndim, shape, &data, err)) < 0) return rc;
+      memcpy(params + t->offset, data, t->numel * sizeof(float));
+    }
     if (have_adam && t->trainable) {
       snprintf(name, sizeof name, "%s/Adam", t->name);
       if (!yt_st_find(f, name)) {

@@ -26,7 +26,9 @@ int yt_ckpt_latest(const char *train_dir, char *path, size_t cap, int64_t *step,
 /* The model configuration a checkpoint was saved with. */
 int yt_ckpt_config(const yt_st_file *f, yt_model_config *cfg, yt_err *err);
 /* Loads the weights (shapes checked against the model's table) and, when a is
- * not NULL and the file has them, the Adam state. *step gets the saved step. */
+ * not NULL and the file has them, the Adam state. *step gets the saved step.
+ * A weight stored quantized (NAME_quants + NAME_space, model/quantize.h) is
+ * expanded to float. */
 int yt_ckpt_load(const yt_st_file *f, yt_model *m, yt_adam *a, int64_t *step, yt_err *err);
 
 /* JSON of the configuration (malloc'd) and back: what "config" holds. */

@@ -320,6 +320,77 @@ static void dequantize(void) {
     }
 }
 
+
+/* ---- yt_example_add_floats: the distillation set's record edit ---- */
+
+/* rec plus teacher_predictions: protobuf-c reads it; every original feature
+ * and list is still there, byte for byte, in order; the new key is last. */
+static void add_floats_case(const uint8_t *rec, size_t len, const char *what, int n) {
+  yt_err err = {0};
+  float v[7] = {0.5f, 1e-7f, 1.0f, 0.0f, 0.25f, 3.0f, -2.5f};
+  uint8_t *out;
+  size_t out_len;
+  int rc = yt_example_add_floats(rec, len, "teacher_predictions", v, 7, &out, &out_len, &err);
+  CHECK(rc == YT_OK, "%s %d: %s", what, n, err.msg);
+  if (rc) return;
+  yt_example a = {0}, b = {0};
+  CHECK(yt_example_parse(&a, rec, len, &err) == YT_OK && yt_example_parse(&b, out, out_len, &err) == YT_OK,
+        "%s %d: parse: %s", what, n, err.msg);
+  CHECK(b.n_ctx == a.n_ctx + 1 && b.n_lists == a.n_lists && b.n_frames == a.n_frames, "%s %d: %zu/%zu features",
+        what, n, b.n_ctx, a.n_ctx);
+  for (size_t i = 0; i < a.n_ctx && i < b.n_ctx; i++)
+    CHECK(a.ctx[i].key.n == b.ctx[i].key.n && !memcmp(a.ctx[i].key.p, b.ctx[i].key.p, a.ctx[i].key.n) &&
+              a.ctx[i].body.n == b.ctx[i].body.n && !memcmp(a.ctx[i].body.p, b.ctx[i].body.p, a.ctx[i].body.n),
+          "%s %d: context feature %zu changed", what, n, i);
+  for (size_t i = 0; i < a.n_frames && i < b.n_frames; i++)
+    CHECK(a.frames[i].body.n == b.frames[i].body.n && !memcmp(a.frames[i].body.p, b.frames[i].body.p, a.frames[i].body.n),
+          "%s %d: frame feature %zu changed", what, n, i);
+  const yt_feature *t = yt_example_find(&b, "teacher_predictions");
+  float got[8];
+  size_t m = 0;
+  CHECK(t && yt_feature_floats(t, got, 8, &m, &err) == YT_OK && m == 7 && !memcmp(got, v, sizeof v),
+        "%s %d: teacher_predictions read back (%zu values)", what, n, m);
+  Tensorflow__SequenceExample *se = tensorflow__sequence_example__unpack(NULL, out_len, out);
+  CHECK(se && se->context && se->context->n_feature == a.n_ctx + 1, "%s %d: protobuf-c reads the edited record",
+        what, n);
+  if (se && se->context && se->context->n_feature) {
+    const Tensorflow__FeatureEntry *e = se->context->feature[se->context->n_feature - 1];
+    CHECK(!strcmp(e->key, "teacher_predictions") && e->value->float_list && e->value->float_list->n_value == 7 &&
+              e->value->float_list->value[5] == 3.0f,
+          "%s %d: protobuf-c sees teacher_predictions last", what, n);
+  }
+  if (se) tensorflow__sequence_example__free_unpacked(se, NULL);
+  yt_example_free(&a), yt_example_free(&b);
+  free(out);
+}
+
+static void add_floats(void) {
+  const char *files[] = {"testdata/video_edge.tfrecord", "testdata/frame_edge.tfrecord", "data/validate0000.tfrecord"};
+  yt_err err = {0};
+  for (int f = 0; f < 3; f++) {
+    yt_tfr_reader *rd;
+    if (yt_tfr_open(&rd, shared_path(files[f]), &err) < 0) { CHECK(0, "%s", err.msg); continue; }
+    yt_tfr_record tr;
+    for (int n = 0; yt_tfr_next(rd, &tr, &err) == YT_OK && n < 40; n++) add_floats_case(tr.data, tr.len, files[f], n);
+    yt_tfr_close(rd);
+  }
+  /* no Features at all (only feature_lists: field 2, empty); and an empty record */
+  const uint8_t lists_only[] = {0x12, 0x00};
+  add_floats_case(lists_only, sizeof lists_only, "lists only", 0);
+  add_floats_case(lists_only, 0, "empty record", 0);
+  /* two Features fields (protobuf merges them): merged into one, both entries kept */
+  const uint8_t two[] = {0x0a, 0x0b, 0x0a, 0x09, 0x0a, 0x01, 'a', 0x12, 0x04, 0x1a, 0x02, 0x08, 0x05,
+                         0x0a, 0x0b, 0x0a, 0x09, 0x0a, 0x01, 'b', 0x12, 0x04, 0x1a, 0x02, 0x08, 0x06};
+  add_floats_case(two, sizeof two, "two Features fields", 0);
+  /* malformed: a length past the end */
+  const uint8_t bad[] = {0x0a, 0x7f, 0x00};
+  uint8_t *out = NULL;
+  size_t out_len;
+  float v = 1;
+  int rc = yt_example_add_floats(bad, sizeof bad, "k", &v, 1, &out, &out_len, &err);
+  CHECK(rc == YT_ECORRUPT && strstr(err.msg, YT_EX_MALFORMED) && !out, "malformed record: %d %s", rc, err.msg);
+}
+
 int main(void) {
   char *js = check_slurp(shared_path("testdata/expected.json"), NULL);
   cJSON *spec = js ? cJSON_Parse(js) : NULL;
@@ -334,6 +405,7 @@ int main(void) {
   against_protobuf_c(shared_path("data/validate0000.tfrecord"), 284);
   rule_errors();
   dequantize();
+  add_floats();
   cJSON_Delete(spec);
   free(js);
   return check_report("test_example");
