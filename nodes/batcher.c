@@ -48,6 +48,7 @@ typedef struct {
   uint32_t max_frames;
   int level;         /* LEVEL_* as asked */
   bool drop_remainder;
+  bool shard_aligned; /* a batch never spans two shards */
   size_t shuffle;    /* buffer capacity in videos, 0 = keep order */
   uint64_t rng;
   bool shaped;       /* dim, dtype, F known (first input message) */
@@ -67,6 +68,9 @@ static const yt_param_def params[] = {
     {"shuffle_buffer", YT_P_INT, "0", 0, 10000000, NULL,
      "videos held to shuffle from (memory: that many videos); 0 = keep the input order"},
     {"seed", YT_P_INT, "0", YT_NORANGE, NULL, "shuffle seed (mixed with the replica number)"},
+    {"shard_aligned", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "start a new batch where the shard changes: with in-order input (no shuffle, dequantize x1) a batch's "
+     "videos then depend on its shard alone, so a resumed graphs/distill.flow writes the same bytes"},
     {"drop_remainder", YT_P_BOOL, "false", YT_NORANGE, NULL,
      "drop a last batch smaller than batch_size (its videos are counted as dropped)"},
 };
@@ -93,6 +97,10 @@ static int bat_init(yt_node *n, yt_err *err) {
   st->level = !strcmp(lv, "frame") ? LEVEL_FRAME : !strcmp(lv, "video") ? LEVEL_VIDEO : LEVEL_AUTO;
   st->shuffle = (size_t)yt_param_int(p, "shuffle_buffer");
   st->drop_remainder = yt_param_bool(p, "drop_remainder");
+  st->shard_aligned = yt_param_bool(p, "shard_aligned");
+  if (st->shard_aligned && (st->shuffle || st->drop_remainder))
+    return yt_fail(err, YT_EUSAGE, "shard_aligned = true keeps the input order and every video: it cannot go with "
+                   "shuffle_buffer > 0 or drop_remainder = true");
   st->rng = (uint64_t)yt_param_int(p, "seed") ^ ((uint64_t)n->replica * 0xd1b54a32d192ed03ull);
   if (st->shuffle && !(st->buf = calloc(st->shuffle, sizeof *st->buf)))
     return yt_fail(err, YT_ENOMEM, "out of memory for shuffle_buffer = %zu videos", st->shuffle);
@@ -141,6 +149,10 @@ static int to_batch(yt_node *n, batcher_state *st, uint32_t shard, uint64_t inde
   /* rows never NULL: with rows the builder reserves the F zeroed rows even for
    * a 0-frame video (a NULL would mean "already reserved") */
   static const uint8_t none;
+  if (st->shard_aligned && st->out.n && st->out.shard[st->out.n - 1] != shard) {
+    int rc = emit_batch(n, st, err);
+    if (rc < 0) return rc;
+  }
   if (st->out.n == 0 && !st->out.features.data) { /* a new batch: its rows go where it is sent from */
     yt_buf store;
     size_t row_bytes = (size_t)st->dim * yt_dtype_size(st->dtype);

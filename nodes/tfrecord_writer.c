@@ -244,7 +244,8 @@ static int process_distill(yt_node *n, writer_state *s, const yt_msg *m, yt_err 
       break;
     }
     bool ignored;
-    rc = yt_distill_add(s->distill, bt.shard[i], bt.index[i], yt_batch_rows(&bt, i), bt.dim, &ignored, err);
+    rc = yt_distill_add(s->distill, bt.shard[i], bt.index[i], bt.ids + bt.id_off[i], bt.id_off[i + 1] - bt.id_off[i],
+                        yt_batch_rows(&bt, i), bt.dim, &ignored, err);
     if (rc == YT_OK && ignored) yt_node_count(n, "records_in_existing_shards", 1);
   }
   yt_batch_free(&bt);

@@ -17,6 +17,7 @@ enum { UNTOUCHED, OPEN, DONE, EXISTED };
 typedef struct pending {
   uint64_t index;
   float *pred; /* [C] */
+  char *id;    /* the video id the prediction is for */
 } pending;
 
 typedef struct shard {
@@ -36,6 +37,7 @@ struct yt_distill_set {
   char *dir;
   shard *s;
   size_t C; /* predictions per record, from the first */
+  yt_example ex; /* scratch: a record's id */
   uint64_t shards_written, shards_existing, records;
 };
 
@@ -138,9 +140,24 @@ static int advance(yt_distill_set *d, size_t i, yt_err *err) {
     size_t w = 0;
     while (w < s->n_wait && s->wait[w].index != s->rec.index) w++;
     if (w == s->n_wait) return YT_OK; /* its prediction has not come yet */
+    /* the same video: a records_pattern other than the reader's would pair a record with another's prediction */
+    const yt_feature *f = NULL;
+    yt_bytes id = {0};
+    size_t nid = 0;
+    int rc = yt_example_parse(&d->ex, s->rec.data, s->rec.len, err);
+    if (rc == YT_OK && !(f = yt_example_find(&d->ex, "id"))) f = yt_example_find(&d->ex, "video_id");
+    if (rc == YT_OK && f) rc = yt_feature_bytes(f, 0, &id, &nid, err);
+    if (rc == YT_OK && (!nid || id.n != strlen(s->wait[w].id) || memcmp(id.p, s->wait[w].id, id.n)))
+      rc = yt_fail(err, YT_EINVAL, "it is video '%.*s', but the prediction for it is for video '%s': set "
+                   "records_pattern to the reader's pattern (the same files)",
+                   (int)(nid ? id.n : 0), nid ? (const char *)id.p : "", s->wait[w].id);
+    if (rc < 0) {
+      yt_err_prefix(err, "%s: record %llu: ", d->paths[i], (unsigned long long)s->rec.index);
+      return rc;
+    }
     uint8_t *rec;
     size_t len;
-    int rc = yt_example_add_floats(s->rec.data, s->rec.len, "teacher_predictions", s->wait[w].pred, d->C, &rec, &len,
+    rc = yt_example_add_floats(s->rec.data, s->rec.len, "teacher_predictions", s->wait[w].pred, d->C, &rec, &len,
                                    err);
     if (rc < 0) {
       yt_err_prefix(err, "%s: record %llu (byte offset %llu): ", d->paths[i], (unsigned long long)s->rec.index,
@@ -150,7 +167,7 @@ static int advance(yt_distill_set *d, size_t i, yt_err *err) {
     rc = yt_tfw_write(s->out, rec, len, err);
     free(rec);
     if (rc < 0) return rc;
-    free(s->wait[w].pred);
+    free(s->wait[w].pred), free(s->wait[w].id);
     s->wait[w] = s->wait[--s->n_wait];
     s->written++;
     d->records++;
@@ -159,8 +176,8 @@ static int advance(yt_distill_set *d, size_t i, yt_err *err) {
   return commit(d, i, err);
 }
 
-int yt_distill_add(yt_distill_set *d, uint32_t shard_no, uint64_t index, const float *pred, size_t C, bool *ignored,
-                   yt_err *err) {
+int yt_distill_add(yt_distill_set *d, uint32_t shard_no, uint64_t index, const char *id, size_t id_len,
+                   const float *pred, size_t C, bool *ignored, yt_err *err) {
   *ignored = false;
   if (shard_no >= d->n)
     return yt_fail(err, YT_EINVAL,
@@ -187,9 +204,13 @@ int yt_distill_add(yt_distill_set *d, uint32_t shard_no, uint64_t index, const f
     s->wait = p, s->cap_wait = c;
   }
   float *copy = malloc(C * sizeof *copy);
-  if (!copy) return yt_fail(err, YT_ENOMEM, "out of memory");
+  char *idc = strndup(id, id_len);
+  if (!copy || !idc) {
+    free(copy), free(idc);
+    return yt_fail(err, YT_ENOMEM, "out of memory");
+  }
   memcpy(copy, pred, C * sizeof *copy);
-  s->wait[s->n_wait++] = (pending){index, copy};
+  s->wait[s->n_wait++] = (pending){index, copy, idc};
   return advance(d, shard_no, err);
 }
 
@@ -227,12 +248,13 @@ void yt_distill_free(yt_distill_set *d) {
     shard *s = &d->s[i];
     yt_tfr_close(s->in);
     yt_tfw_abort(s->out); /* an unfinished shard leaves no file */
-    for (size_t w = 0; w < s->n_wait; w++) free(s->wait[w].pred);
+    for (size_t w = 0; w < s->n_wait; w++) free(s->wait[w].pred), free(s->wait[w].id);
     free(s->wait);
   }
   for (size_t i = 0; i < d->n; i++) free(d->paths[i]);
   free(d->paths);
   free(d->s);
   free(d->dir);
+  yt_example_free(&d->ex);
   free(d);
 }

@@ -24,11 +24,12 @@ typedef struct yt_distill_set yt_distill_set;
 /* pattern: the reader's input pattern (the same shard numbers); out_dir
  * created if missing. Stale temporaries of a killed run are removed. */
 int yt_distill_open(yt_distill_set **out, const char *pattern, const char *out_dir, yt_err *err);
-/* The prediction of record `index` of shard `shard`: C floats. *ignored = true
- * when the shard was complete before this run. Duplicates and records the
- * shard does not have are errors naming the shard. */
-int yt_distill_add(yt_distill_set *d, uint32_t shard, uint64_t index, const float *pred, size_t C, bool *ignored,
-                   yt_err *err);
+/* The prediction of record `index` of shard `shard`, video id[id_len]: C
+ * floats. *ignored = true when the shard was complete before this run.
+ * Duplicates, records the shard does not have, and a record whose id is not
+ * the prediction's are errors naming the shard. */
+int yt_distill_add(yt_distill_set *d, uint32_t shard, uint64_t index, const char *id, size_t id_len,
+                   const float *pred, size_t C, bool *ignored, yt_err *err);
 /* End of the predictions: every shard that started must be complete; shards
  * with no records get their (empty) output. Errors name a missing record. */
 int yt_distill_finish(yt_distill_set *d, yt_err *err);
