@@ -206,7 +206,7 @@ int yt_plan_check(yt_flow *f, yt_plan *p) {
     const yt_node_def *d = p->nodes[i].def;
     if (!d) continue;
     for (int k = 0; k < d->n_inputs; k++)
-      if (!fed[i * YT_MAX_PADS + k])
+      if (!fed[i * YT_MAX_PADS + k] && !d->inputs[k].optional)
         yt_flow_error(f, f->nodes[i].loc, "connect it: `upstream -> NODE.PORT`",
                       "input port '%s' of node '%s' (%s) is not connected", d->inputs[k].name, f->nodes[i].name,
                       d->name);

@@ -46,6 +46,7 @@ int yt_harness_open_replica(yt_harness *h, const char *type, const char *const *
     if ((rc = yt_params_set(&h->node.params, name, eq + 1, err))) break;
   }
   if (!rc) rc = yt_params_complete(&h->node.params, err);
+  h->node.inputs_connected = (1u << def->n_inputs) - 1; /* the harness feeds every pad */
   if (!rc && def->init) rc = def->init(&h->node, err);
   if (rc) {
     yt_harness_close(h);

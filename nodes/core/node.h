@@ -45,6 +45,7 @@ typedef struct yt_pad_def {
   const char *name; /* "in", "out", "metrics" ... */
   const char *type; /* "records", "videos", "batch", "predictions", "metrics", "any" */
   const char *help;
+  bool optional;    /* an input the graph may leave unconnected (yt_node.inputs_connected says) */
 } yt_pad_def;
 
 #define YT_MAX_PADS 4
@@ -90,6 +91,7 @@ struct yt_node {
   const char *name; /* instance name from the graph */
   int replica;      /* 0 .. replicas-1 */
   int replicas;
+  unsigned inputs_connected; /* bit p: input pad p has an edge (set before init) */
   yt_params params;
   void *state;
   yt_node_counts counts;

@@ -347,6 +347,7 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
     char ep[512];
     snprintf(ep, sizeof ep, "ipc://%s/n%d.%d.%d", run_dir, idx, replica, p);
     r->eos_expect[p] = cJSON_GetObjectItem(it, "eos")->valueint;
+    if (r->eos_expect[p] > 0) r->node.inputs_connected |= 1u << p;
     if ((rc = yt_sock_open(&r->in[p], YT_PULL, ep, 1, cJSON_GetObjectItem(it, "hwm")->valueint, err))) return rc;
     p++;
   }

@@ -18,7 +18,11 @@
 #     loss_lambda = 0 gives exactly the loss lines of training on the original
 #     shards; loss_lambda = 0.5 does not. teacher_predictions = true on shards
 #     without them fails naming the record and what to do.
-#  5. bad graphs: records_pattern that does not match the reader's, writer x2.
+#  5. bad graphs: records_pattern that does not match the reader's.
+#  6. the ensemble node (graphs/eval_ensemble.flow): the teacher with itself at
+#     0.5/0.5 gives exactly the teacher's eval figures; teacher + student at
+#     0.3/0.7 evaluates every video; weights that do not sum to 1, or do not
+#     match the connected inputs, fail at start.
 #
 # Environment (set by ctest): YT_BIN, YT_PYTHON. Exit 77 without a python3.
 set -u
@@ -179,6 +183,27 @@ runs "records_pattern not the reader's" 1 "$W/b1.err" "$GRAPHS/distill.flow" \
     --set max_frames=40 --set "output_dir=$W/b1" --set "out.records_pattern=$W/d/train000[4-7].tfrecord"
 expect "records_pattern not the reader's: says so" has "$W/b1.err" "train0004.tfrecord: record 0: it is video .*, but the prediction for it is for video .*records_pattern"
 expect "records_pattern not the reader's: no shard written" [ -z "$(ls -A "$W/b1" 2>/dev/null)" ]
+
+# 6. ensembles
+EVAL=(--set "eval_data_pattern=$W/d/train000[0-1].tfrecord" --set max_frames=40 --set batch_size=64)
+runs "eval.flow of the teacher" 0 "$W/e0.err" "$GRAPHS/eval.flow" "${EVAL[@]}" --set "train_dir=$W/teacher" \
+    --set level=frame --set "feature_names=rgb,audio" --set dtype=uint8 --set "output_file=$W/e0.json"
+runs "ensemble of the teacher with itself" 0 "$W/e1.err" "$GRAPHS/eval_ensemble.flow" "${EVAL[@]}" \
+    --set "model_a=$W/teacher" --set "model_b=$W/teacher" --set "weights=0.5,0.5" --set "output_file=$W/e1.json"
+expect "ensemble of the teacher with itself: exactly its GAP, Hit@1, PERR, mAP over the same 600 videos" \
+    [ "$(json "$W/e0.json" '(s["examples"], s["gap"], s["hit_at_one"], s["perr"], s["map"])')" = \
+      "$(json "$W/e1.json" '(s["examples"], s["gap"], s["hit_at_one"], s["perr"], s["map"])')" -a \
+      "$(json "$W/e0.json" 's["examples"]')" = 600 ]
+runs "ensemble of the teacher and a student" 0 "$W/e2.err" "$GRAPHS/eval_ensemble.flow" "${EVAL[@]}" \
+    --set "model_a=$W/teacher" --set "model_b=$W/s2" --set "weights=0.3,0.7" --set "output_file=$W/e2.json"
+expect "ensemble of the teacher and a student: 600 videos, its own GAP" \
+    [ "$(json "$W/e2.json" 's["examples"]')" = 600 -a "$(json "$W/e2.json" 's["gap"]')" != "$(json "$W/e0.json" 's["gap"]')" ]
+runs "ensemble weights 0.5,0.6" 1 "$W/e3.err" "$GRAPHS/eval_ensemble.flow" "${EVAL[@]}" \
+    --set "model_a=$W/teacher" --set "model_b=$W/s2" --set "weights=0.5,0.6"
+expect "ensemble weights 0.5,0.6: says they sum to 1.1" has "$W/e3.err" "ensemble: the weights sum to 1.1, not 1"
+runs "ensemble with 3 weights for 2 inputs" 1 "$W/e4.err" "$GRAPHS/eval_ensemble.flow" "${EVAL[@]}" \
+    --set "model_a=$W/teacher" --set "model_b=$W/s2" --set "weights=0.2,0.3,0.5"
+expect "ensemble with 3 weights for 2 inputs: says so" has "$W/e4.err" "3 weights for 2 connected inputs"
 
 echo "test_distill: $PASS passed, $FAILN failed"
 [ "$FAILN" -eq 0 ]
