@@ -6,6 +6,8 @@
 #   distill  graphs/distill.flow: the train split with the teacher's predictions
 #   student' the same student, S steps on the distillation set
 #            (dequantize teacher_predictions = true, train loss_lambda L)
+#   DBoF     DbofModel (cluster 512, hidden 256, 30 frames, batch-norm decay 0.99) as a
+#            second student, on the labels and on the distillation set
 #   ensembles graphs/eval_ensemble.flow of teacher + baseline student at a few weights
 # Every model is evaluated on the held-out validate split (eval.flow, sample_all).
 # Prints GAP / Hit@1 / PERR / mAP per row, the distillation gain (student' -
@@ -85,6 +87,13 @@ secs "$t0" >"$WORK/distill.wall"
 train student_distilled train_frame_logistic.flow "$WORK/distill/train*.tfrecord" --set base_learning_rate=0.01 \
     --set deq.teacher_predictions=true --set deq.num_classes="$CLASSES" --set train.loss_lambda="$LAMBDA"
 evaluate student_distilled "$WORK/student_distilled"
+dbof=(--set dbof_cluster_size=512 --set dbof_hidden_size=256 --set iterations=30 --set train.batch_norm_decay=0.99
+      --set base_learning_rate=0.01)
+train dbof train_frame_dbof.flow "$TRAIN" "${dbof[@]}"
+evaluate dbof "$WORK/dbof"
+train dbof_distilled train_frame_dbof.flow "$WORK/distill/train*.tfrecord" "${dbof[@]}" \
+    --set deq.teacher_predictions=true --set deq.num_classes="$CLASSES" --set train.loss_lambda="$LAMBDA"
+evaluate dbof_distilled "$WORK/dbof_distilled"
 ENS=
 for w in 0.5 0.7 0.85; do
   name=ens_$w
@@ -103,7 +112,8 @@ def wall(n):
     p = os.path.join(w, n + ".wall")
     return float(open(p).read()) if os.path.exists(p) else float("nan")
 rows = [("teacher", "NetVLAD small (teacher)"), ("student", "FLL student, labels"),
-        ("student_distilled", "FLL student, distillation set")] + \
+        ("student_distilled", "FLL student, distillation set"), ("dbof", "DBoF student, labels"),
+        ("dbof_distilled", "DBoF student, distillation set")] + \
        [("ens_" + e, "ensemble teacher %s + student %.2f" % (e, 1 - float(e))) for e in ens]
 print("| model | GAP | Hit@1 | PERR | mAP | wall s |")
 print("|---|---|---|---|---|---|")
@@ -113,8 +123,9 @@ for k, label in rows:
 print("distill.flow: %.1f s for the train split (%s)" % (wall("distill"),
       json.load(open(os.path.join(w, "distill.json")))["accounting"]["verdict"]))
 g = {k: ev(k)["gap"] for k, _ in rows}
-print("distillation: student %.4f -> %.4f (%+.4f): %s" % (g["student"], g["student_distilled"],
-      g["student_distilled"] - g["student"], "beats" if g["student_distilled"] > g["student"] else "does NOT beat"))
+for a, b in (("student", "student_distilled"), ("dbof", "dbof_distilled")):
+    print("distillation, %s: %.4f -> %.4f (%+.4f): %s" % (a, g[a], g[b], g[b] - g[a],
+          "beats" if g[b] > g[a] else "does NOT beat"))
 best = max(g["teacher"], g["student"])
 be = max(("ens_" + e for e in ens), key=lambda k: g[k])
 print("ensemble: best %s %.4f vs the better member %.4f (%+.4f): %s" % (be, g[be], best, g[be] - best,
