@@ -160,26 +160,34 @@ static void reap(coord *c) {
       if (WIFSIGNALED(status))
         fail(c, "ERROR: from node %s[%d] (%s): killed by signal %d (%s)", node_name(c, r->node), r->index,
              node_type(c, r->node), WTERMSIG(status), strsignal(WTERMSIG(status)));
-      else if (WEXITSTATUS(status) != 0)
-        fail(c, "ERROR: from node %s[%d] (%s): exited with status %d", node_name(c, r->node), r->index,
-             node_type(c, r->node), WEXITSTATUS(status));
-      r->t_exit = now(); /* exit 0: its final STATS may still be on the way (see final_overdue) */
+      /* exit 0: its final STATS may still be on the way; non-zero: its ERROR may be (final_pending) */
+      r->t_exit = now();
       break;
     }
   }
 }
 
 #define FINAL_GRACE_S 5.0 /* how long a clean exit's final STATS may take to arrive */
+#define ERROR_GRACE_S 2.0 /* how long a failed exit's ERROR may take (the exit can be seen first) */
 
-/* Replicas that exited 0 and whose final counts have not arrived yet; one
- * overdue past the grace time fails the run (its counts would be missing from
- * the accounting). */
+/* Replicas that exited and whose last word has not arrived yet: the final
+ * counts of an exit 0 (overdue past FINAL_GRACE_S fails the run: its counts
+ * would be missing from the accounting), or the ERROR of a non-zero exit
+ * (past ERROR_GRACE_S the exit status is reported instead). */
 static int final_pending(coord *c) {
   int n = 0;
   for (int i = 0; i < c->n_reps; i++) {
     replica *r = &c->reps[i];
-    if (!r->exited || r->final || r->reported || c->failed) continue;
-    if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0 && now() - r->t_exit > FINAL_GRACE_S)
+    if (!r->exited || r->final || r->reported || c->failed || !WIFEXITED(r->status)) continue;
+    if (WEXITSTATUS(r->status) != 0) {
+      if (now() - r->t_exit > ERROR_GRACE_S)
+        fail(c, "ERROR: from node %s[%d] (%s): exited with status %d", node_name(c, r->node), r->index,
+             node_type(c, r->node), WEXITSTATUS(r->status));
+      else
+        n++;
+      continue;
+    }
+    if (now() - r->t_exit > FINAL_GRACE_S)
       fail(c, "ERROR: from node %s[%d] (%s): exited without reporting its final counts", node_name(c, r->node),
            r->index, node_type(c, r->node));
     else
