@@ -2,7 +2,10 @@
  * holds as one file to hand around or upload (the starter code's
  * --output_model_tgz): a gzip tar with flat entries model_flags.json and
  * inference_model.safetensors (the latest checkpoint's weights and moving
- * statistics, without the Adam state). `infer` loads it with input_model_tgz. */
+ * statistics, without the Adam state or EMA shadows). With --use-ema the
+ * weights are the checkpoint's EMA shadows (NAME/ExponentialMovingAverage,
+ * train's ema_halflife), as eval.py --use_EMA exports them (REFERENCE.md
+ * 6.1). `infer` loads it with input_model_tgz. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,17 +22,23 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: yt8m-flow bundle TRAIN_DIR -o OUT.tgz\n"
+          "usage: yt8m-flow bundle TRAIN_DIR -o OUT.tgz [--use-ema]\n"
           "  Packs TRAIN_DIR's model_flags.json and its latest checkpoint's weights (no optimizer\n"
-          "  state) into OUT.tgz, which `infer` runs with input_model_tgz = OUT.tgz.\n");
+          "  state) into OUT.tgz, which `infer` runs with input_model_tgz = OUT.tgz.\n"
+          "  --use-ema  the weights are the checkpoint's EMA shadows (train with ema_halflife > 0)\n");
 }
 
 int cmd_bundle(int argc, char **argv) {
   const char *out = NULL;
-  static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0}};
+  int use_ema = 0;
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                       {"use-ema", no_argument, 0, 'e'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0}};
   int c;
   while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
     if (c == 'o') out = optarg;
+    else if (c == 'e') use_ema = 1;
     else if (c == 'h') return usage(stdout), 0;
     else return usage(stderr), 2;
   }
@@ -62,13 +71,20 @@ int cmd_bundle(int argc, char **argv) {
   if (!rc) rc = yt_model_new(&m, &cfg, 1, &err);
   int64_t s2;
   if (!rc) rc = yt_ckpt_load(f, m, NULL, &s2, &err);
+  if (!rc && use_ema) { /* each shadow into the weight it shadows */
+    rc = yt_ckpt_load_ema(f, m, yt_model_params(m), &err);
+    if (rc == YT_EOF)
+      rc = yt_fail(&err, YT_EINVAL, "%s holds no EMA shadows (NAME/ExponentialMovingAverage): train with "
+                   "ema_halflife > 0, or bundle without --use-ema", ckpt);
+    yt_model_params_changed(m);
+  }
   char path[4096];
   if (!rc) {
     /* yt_ckpt_save names the file itself: write into a scratch dir beside OUT */
     char scratch[4200];
     snprintf(scratch, sizeof scratch, "%s.d%ld", out, (long)getpid());
     const char *names = yt_st_meta(f, "feature_names"), *sizes = yt_st_meta(f, "feature_sizes");
-    rc = yt_ckpt_save(scratch, m, NULL, step, names, sizes, path, sizeof path, &err);
+    rc = yt_ckpt_save(scratch, m, NULL, NULL, step, names, sizes, path, sizeof path, &err);
     yt_tgz_writer *w = NULL;
     if (!rc) rc = yt_tgz_writer_open(&w, out, &err);
     if (!rc) rc = yt_tgz_writer_add_file(w, "model_flags.json", flags, &err);
@@ -85,6 +101,7 @@ int cmd_bundle(int argc, char **argv) {
     return 1;
   }
   stat(out, &st);
-  printf("bundle: %s (%s, global step %" PRId64 ", %.1f MB) from %s\n", out, cfg.model, step, st.st_size / 1e6, ckpt);
+  printf("bundle: %s (%s, global step %" PRId64 ", %.1f MB) from %s%s\n", out, cfg.model, step, st.st_size / 1e6,
+         ckpt, use_ema ? " (EMA shadows as the weights)" : "");
   return 0;
 }

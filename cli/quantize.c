@@ -35,8 +35,8 @@ static void usage(FILE *f) {
 
 static void shape_str(char *s, size_t cap, const yt_st_tensor *t) {
   size_t k = (size_t)snprintf(s, cap, "[");
-  for (int d = 0; d < t->rank && k < cap; d++) k += (size_t)snprintf(s + k, cap - k, "%s%lld", d ? ", " : "",
-                                                                      (long long)t->shape[d]);
+  for (int d = 0; d < t->rank && k < cap; d++)
+    k += (size_t)snprintf(s + k, cap - k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
   if (k < cap) snprintf(s + k, cap - k, "]");
 }
 
@@ -48,20 +48,24 @@ static int open_bundle(const char *path, yt_tgz **t, yt_st_file **f) {
     return 1;
   }
   if (S_ISDIR(st.st_mode)) {
-    cli_error("quantize", "%s is a directory, not a bundle: make one with `yt8m-flow bundle %s -o model.tgz` and "
-              "quantize model.tgz", path, path);
+    cli_error("quantize",
+              "%s is a directory, not a bundle: make one with `yt8m-flow bundle %s -o model.tgz` and "
+              "quantize model.tgz",
+              path, path);
     return 1;
   }
   yt_err err = {0};
   if (yt_tgz_read(t, path, &err) < 0) {
-    cli_error("quantize", "%s is not a bundle (a .tgz made by `yt8m-flow bundle TRAIN_DIR -o OUT.tgz`): %s", path,
-              err.msg);
+    cli_error("quantize", "%s is not a bundle (a .tgz made by `yt8m-flow bundle TRAIN_DIR -o OUT.tgz`): %s",
+              path, err.msg);
     return 1;
   }
   const yt_tgz_entry *e = yt_tgz_find(*t, WEIGHTS);
   if (!e || !yt_tgz_find(*t, "model_flags.json")) {
-    cli_error("quantize", "%s: no %s inside: not a model bundle; make one with `yt8m-flow bundle TRAIN_DIR -o "
-              "OUT.tgz`", path, e ? "model_flags.json" : WEIGHTS);
+    cli_error("quantize",
+              "%s: no %s inside: not a model bundle; make one with `yt8m-flow bundle TRAIN_DIR -o "
+              "OUT.tgz`",
+              path, e ? "model_flags.json" : WEIGHTS);
     return 1;
   }
   char name[4200];
@@ -82,11 +86,14 @@ int cmd_quantize(int argc, char **argv) {
                                        {0}};
   int c;
   while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-    if (c == 'o') out = optarg;
+    if (c == 'o')
+      out = optarg;
     else if (c == 'm') {
       if (cli_long("quantize", "--min-elements", optarg, 0, 2147483647L, &min_elements) < 0) return 2;
-    } else if (c == 'h') return usage(stdout), 0;
-    else return usage(stderr), 2;
+    } else if (c == 'h')
+      return usage(stdout), 0;
+    else
+      return usage(stderr), 2;
   }
   if (optind != argc - 1 || !out) {
     cli_error("quantize", "expected BUNDLE and -o OUT.tgz");
@@ -100,7 +107,8 @@ int cmd_quantize(int argc, char **argv) {
     yt_tgz_free(t);
     return 1;
   }
-  /* the quantized weights go to a scratch file beside OUT, then into the archive in the input's entry order */
+  /* the quantized weights go to a scratch file beside OUT, then into the archive in the input's entry order
+   */
   char scratch[4200];
   snprintf(scratch, sizeof scratch, "%s.q%ld.safetensors", out, (long)getpid());
   yt_err err = {0};
@@ -113,8 +121,10 @@ int cmd_quantize(int argc, char **argv) {
     rc = strcmp(e->name, WEIGHTS) ? yt_tgz_writer_add(w, e->name, e->data, e->len, &err)
                                   : yt_tgz_writer_add_file(w, WEIGHTS, scratch, &err);
   }
-  if (!rc) rc = yt_tgz_writer_close(w, &err);
-  else if (w) yt_tgz_writer_abort(w);
+  if (!rc)
+    rc = yt_tgz_writer_close(w, &err);
+  else if (w)
+    yt_tgz_writer_abort(w);
   struct stat sw = {0}, so = {0}, si = {0};
   stat(scratch, &sw);
   remove(scratch);
@@ -132,7 +142,8 @@ int cmd_quantize(int argc, char **argv) {
     const yt_st_tensor *st = yt_st_find(f, it->name);
     char s[128];
     shape_str(s, sizeof s, st);
-    printf("quantize: %s %s: %zu floats -> uint8 over [%.6g, %.6g], max error %.3g (bound (max-min)/510 = %.3g)\n",
+    printf("quantize: %s %s: %zu floats -> uint8 over [%.6g, %.6g], max error %.3g (bound (max-min)/510 = "
+           "%.3g)\n",
            it->name, s, it->numel, (double)it->lo, (double)it->hi, it->max_err,
            ((double)it->hi - it->lo) / 510.0);
     if (!worst || it->max_err > worst->max_err) worst = it;
@@ -140,9 +151,10 @@ int cmd_quantize(int argc, char **argv) {
   const yt_tgz_entry *e = yt_tgz_find(t, WEIGHTS);
   stat(in, &si);
   stat(out, &so);
-  printf("quantize: %zu of %zu tensors quantized (%zu floats), %zu already quantized passed through, the rest "
-         "float32 (--min-elements %ld)\n",
-         rep.n_quantized, rep.n_tensors, rep.floats_quantized, rep.n_already, min_elements);
+  printf(
+      "quantize: %zu of %zu tensors quantized (%zu floats), %zu already quantized passed through, the rest "
+      "float32 (--min-elements %ld)\n",
+      rep.n_quantized, rep.n_tensors, rep.floats_quantized, rep.n_already, min_elements);
   printf("quantize: " WEIGHTS " %zu -> %lld bytes\n", e->len, (long long)sw.st_size);
   if (worst)
     printf("quantize: worst max error %.3g (%s)\n", worst->max_err, worst->name);

@@ -3,7 +3,9 @@
  * and labels), as the starter code's eval.py / inference.py forward pass.
  *
  * The model comes from train_dir (its latest checkpoint) or from a bundle
- * made by `yt8m-flow bundle` (input_model_tgz), as the starter's flags.
+ * made by `yt8m-flow bundle` (input_model_tgz), as the starter's flags;
+ * use_ema runs a checkpoint's EMA shadows instead of its raw weights (as
+ * eval.py --use_EMA, REFERENCE.md 6.1).
  * Not here: metrics (the metrics node), the CSV (csv_sink).
  *
  * Pads: in "batch"; out "predictions".
@@ -31,6 +33,7 @@ typedef struct infer_state {
   yt_st_file *ckpt;
   yt_model *model;
   int max_batch;
+  int use_ema; /* load NAME/ExponentialMovingAverage as NAME */
   int64_t step;
   yt_model_input in;
   float *probs;
@@ -41,6 +44,8 @@ static const yt_param_def params[] = {
     {"train_dir", YT_P_STRING, "\"\"", YT_NORANGE, NULL, "load the latest checkpoint of this train dir"},
     {"input_model_tgz", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
      "or load a bundle made by `yt8m-flow bundle` (model_flags.json + weights)"},
+    {"use_ema", YT_P_BOOL, "false", YT_NORANGE, NULL,
+     "run the checkpoint's EMA shadows (train with ema_halflife > 0) instead of its raw weights"},
     {"sample_all", YT_P_BOOL, "false", YT_NORANGE, NULL,
      "DbofModel, NetVLADModelLF: take the first frames in order instead of random ones (deterministic eval)"},
     {"device", YT_P_STRING, "\"cpu\"", YT_NORANGE, NULL,
@@ -87,6 +92,15 @@ static int init(yt_node *n, yt_err *err) {
   int rc = open_model(s, yt_param_str(&n->params, "train_dir"), yt_param_str(&n->params, "input_model_tgz"), err);
   if (rc < 0) return rc;
   if ((rc = yt_ckpt_config(s->ckpt, &s->cfg, err)) < 0) return rc;
+  s->use_ema = yt_param_bool(&n->params, "use_ema");
+  if (s->use_ema && !yt_ckpt_has_ema(s->ckpt))
+    return yt_fail(err, YT_EINVAL,
+                   "infer: use_ema = true, but %s holds no EMA shadows (NAME/ExponentialMovingAverage): %s",
+                   yt_st_path(s->ckpt),
+                   *yt_param_str(&n->params, "train_dir")
+                       ? "train with ema_halflife > 0, or set use_ema = false"
+                       : "a bundle holds the averaged weights as its weights when made with `yt8m-flow bundle "
+                         "--use-ema`; run it with use_ema = false");
   s->cfg.sample_all = yt_param_bool(&n->params, "sample_all");
   s->cfg.seed = (uint64_t)yt_param_int(&n->params, "seed") * 1000003u + (uint64_t)n->replica;
   if ((rc = yt_backend_open(yt_param_str(&n->params, "device"), yt_param_bool(&n->params, "allow_tf32"), &s->be,
@@ -94,7 +108,9 @@ static int init(yt_node *n, yt_err *err) {
     return rc;
   const char *st = yt_st_meta(s->ckpt, "step");
   s->step = st ? strtoll(st, NULL, 10) : 0;
-  if (n->replica == 0) fprintf(stderr, "infer: %s (%s, global step %" PRId64 ")\n", s->source, s->cfg.model, s->step);
+  if (n->replica == 0)
+    fprintf(stderr, "infer: %s (%s, global step %" PRId64 "%s)\n", s->source, s->cfg.model, s->step,
+            s->use_ema ? ", EMA shadows" : "");
   return YT_OK;
 }
 
@@ -106,6 +122,10 @@ static int build(infer_state *s, int B, yt_err *err) {
   if (rc < 0) return rc;
   int64_t step;
   if ((rc = yt_ckpt_load(s->ckpt, s->model, NULL, &step, err)) < 0) return rc;
+  if (s->use_ema) { /* the shadows over the raw weights: eval.py --use_EMA */
+    if ((rc = yt_ckpt_load_ema(s->ckpt, s->model, yt_model_params(s->model), err)) < 0) return rc;
+    yt_model_params_changed(s->model);
+  }
   s->max_batch = B;
   s->probs = malloc((size_t)B * s->cfg.num_classes * sizeof(float));
   return s->probs ? YT_OK : yt_fail(err, YT_ENOMEM, "out of memory");

@@ -30,6 +30,7 @@
 #include "formats/yt8m.h"
 #include "model/adam.h"
 #include "model/checkpoint.h"
+#include "model/ema.h"
 #include "model/input.h"
 #include "model/metrics.h"
 #include "model/model.h"
@@ -39,6 +40,8 @@ typedef struct train_state {
   const yt_backend *be; /* the device parameter, opened at init */
   yt_model *model;
   yt_adam adam;
+  yt_ema ema;            /* the weights' moving average, when ema_halflife > 0 (optimizer slot 2) */
+  int64_t ema_halflife;  /* 0: no EMA */
   yt_model_input in;
   float *probs;
   int max_batch;
@@ -107,6 +110,9 @@ static const yt_param_def params[] = {
      "NetVLADModelLF: both gatings leave out their matrix's diagonal"},
     {"batch_norm_decay", YT_P_FLOAT, "0.999", 0, 1, NULL,
      "moving-average decay of the batch norms (slim's 0.999; 0.99 suits runs of a few thousand steps)"},
+    {"ema_halflife", YT_P_INT, "0", 0, 9.2e18, NULL,
+     "keep an exponential moving average of all weights (batch-norm statistics included), updated after every "
+     "step with decay 1 - 1/ema_halflife, saved as NAME/ExponentialMovingAverage; 0 = none (the winner: 2000)"},
     {"max_steps", YT_P_INT, "0", 0, 9.2e18, NULL,
      "stop after this global step (the graph drains); 0 = when the input ends (num_epochs)"},
     {"export_model_steps", YT_P_INT, "1000", 0, 9.2e18, NULL, "checkpoint every N steps; 0 = only at the end"},
@@ -235,11 +241,29 @@ static int init(yt_node *n, yt_err *err) {
   return yt_model_flags_ensure(path, &mf, extra, sizeof extra / sizeof extra[0], NULL, err);
 }
 
+/* The EMA shadows start at the weights (just initialized or restored), or
+ * at the shadows of the checkpoint ckpt (NULL: none) when it has them. */
+static int start_ema(yt_node *n, const char *ckpt, yt_err *err) {
+  train_state *s = n->state;
+  int rc = yt_ema_init_for(&s->ema, s->model, s->ema_halflife, err);
+  yt_st_file *f = NULL;
+  if (rc < 0 || !ckpt) return rc;
+  if ((rc = yt_st_open(&f, ckpt, err)) < 0) return rc;
+  rc = yt_ckpt_load_ema(f, s->model, yt_ema_shadows(&s->ema), err);
+  yt_st_close(f);
+  if (rc < 0) return rc;
+  if (rc == YT_OK) yt_ema_shadows_changed(&s->ema);
+  fprintf(stderr, "train: EMA shadows (ema_halflife %" PRId64 ") %s\n", s->ema_halflife,
+          rc == YT_OK ? "restored from the checkpoint" : "start at the restored weights (the checkpoint has none)");
+  return YT_OK;
+}
+
 /* Builds the model (first batch), then resumes from train_dir when it can. */
 static int build(yt_node *n, int B, yt_err *err) {
   train_state *s = n->state;
-  /* weights, gradients and Adam's two moments: one block on the device */
-  int rc = yt_model_new_on(&s->model, &s->cfg, B, s->be, 2, err);
+  /* weights, gradients, Adam's two moments and the EMA shadows: one block on the device */
+  s->ema_halflife = yt_param_int(&n->params, "ema_halflife");
+  int rc = yt_model_new_on(&s->model, &s->cfg, B, s->be, s->ema_halflife ? 3 : 2, err);
   if (rc < 0) return rc;
   s->max_batch = B;
   if ((rc = yt_adam_init_for(&s->adam, s->model, err)) < 0) return rc;
@@ -268,13 +292,14 @@ static int build(yt_node *n, int B, yt_err *err) {
     s->resumed = 1;
     fprintf(stderr, "train: restored %s (global step %" PRId64 ")\n", path, s->step);
   }
-  return YT_OK;
+  return s->ema_halflife ? start_ema(n, s->resumed ? path : NULL, err) : YT_OK;
 }
 
 static int save(yt_node *n, yt_err *err) {
   train_state *s = n->state;
   char path[4096];
-  int rc = yt_ckpt_save(s->train_dir, s->model, &s->adam, s->step, s->feature_names, s->feature_sizes, path,
+  const float *ema = s->ema_halflife ? yt_ema_shadows(&s->ema) : NULL;
+  int rc = yt_ckpt_save(s->train_dir, s->model, &s->adam, ema, s->step, s->feature_names, s->feature_sizes, path,
                         sizeof path, err);
   if (rc < 0) return rc;
   s->saved_step = s->step;
@@ -375,6 +400,7 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
     goto out;
   }
   yt_adam_step(&s->adam, s->model, (float)lr, (float)s->clip);
+  if (s->ema_halflife) yt_ema_step(&s->ema, s->model); /* after the step, as the winner's separate run */
   s->step++;
   s->examples += B;
   double eps = B / (now() - t0);
@@ -421,6 +447,7 @@ static void fini(yt_node *n) {
   train_state *s = n->state;
   yt_model_free(s->model);
   yt_adam_free(&s->adam);
+  yt_ema_free(&s->ema);
   yt_model_input_free(&s->in);
   free(s->target);
   free(s->probs);

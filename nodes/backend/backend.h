@@ -140,6 +140,11 @@ typedef struct yt_backend {
    * q, out (B, F, D)  num_frames (B), the backend's memory */
   void (*dequantize_frames)(float *out, const uint8_t *q, const int32_t *num_frames, int B, int F, int D,
                             float scale, float bias);
+  /* The exponential moving average of the weights after an optimizer step
+   * (REFERENCE.md 6.1): shadow = decay shadow + (1 - decay) w, two float
+   * multiplies then an add (decay 0: shadow = w exactly; 1: unchanged).
+   * shadow, w (n) */
+  void (*ema_update)(float *shadow, const float *w, float decay, size_t n);
 } yt_backend;
 
 /* The CPU backend: always built. */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #define PREFIX "model.ckpt-"
+#define YT_CKPT_EMA "ExponentialMovingAverage"
 #define SUFFIX ".safetensors"
 
 /* ---- configuration as JSON ------------------------------------------------------ */
@@ -117,8 +118,8 @@ int yt_model_config_parse(const char *json, yt_model_config *c, yt_err *err) {
 
 /* ---- save ---------------------------------------------------------------------------- */
 
-int yt_ckpt_save(const char *train_dir, yt_model *m, const yt_adam *a, int64_t step, const char *feature_names,
-                 const char *feature_sizes, char *path, size_t cap, yt_err *err) {
+int yt_ckpt_save(const char *train_dir, yt_model *m, const yt_adam *a, const float *ema, int64_t step,
+                 const char *feature_names, const char *feature_sizes, char *path, size_t cap, yt_err *err) {
   int rc = yt_mkdirs(train_dir, err);
   if (rc < 0) return rc;
   snprintf(path, cap, "%s/" PREFIX "%" PRId64 SUFFIX, train_dir, step);
@@ -138,6 +139,10 @@ int yt_ckpt_save(const char *train_dir, yt_model *m, const yt_adam *a, int64_t s
       rc = yt_st_writer_add(w, name, YT_ST_F32, t->ndim, shape, am + t->offset, err);
       snprintf(name, sizeof name, "%s/Adam_1", t->name);
       if (!rc) rc = yt_st_writer_add(w, name, YT_ST_F32, t->ndim, shape, av + t->offset, err);
+    }
+    if (!rc && ema) { /* every tensor, batch-norm moving statistics included */
+      snprintf(name, sizeof name, "%s/" YT_CKPT_EMA, t->name);
+      rc = yt_st_writer_add(w, name, YT_ST_F32, t->ndim, shape, ema + t->offset, err);
     }
   }
   char *cfg = yt_model_config_json(yt_model_cfg(m));
@@ -245,4 +250,33 @@ int yt_ckpt_load(const yt_st_file *f, yt_model *m, yt_adam *a, int64_t *step, yt
   const char *s = yt_st_meta(f, "step");
   *step = s ? strtoll(s, NULL, 10) : 0;
   return yt_model_check(m, err);
+}
+
+int yt_ckpt_has_ema(const yt_st_file *f) {
+  size_t k = strlen("/" YT_CKPT_EMA);
+  for (size_t i = 0; i < yt_st_count(f); i++) {
+    const char *n = yt_st_at(f, i)->name;
+    size_t len = strlen(n);
+    if (len > k && !strcmp(n + len - k, "/" YT_CKPT_EMA)) return 1;
+  }
+  return 0;
+}
+
+int yt_ckpt_load_ema(const yt_st_file *f, const yt_model *m, float *shadow, yt_err *err) {
+  if (!yt_ckpt_has_ema(f)) return YT_EOF;
+  char name[160];
+  for (int i = 0; i < yt_model_num_tensors(m); i++) {
+    const yt_tensor_info *t = yt_model_tensor(m, i);
+    int64_t shape[4];
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+    snprintf(name, sizeof name, "%s/" YT_CKPT_EMA, t->name);
+    if (!yt_st_find(f, name))
+      return yt_fail(err, YT_ECORRUPT, "%s: has EMA shadows but none for '%s' (no '%s'): a damaged checkpoint?",
+                     yt_st_path(f), t->name, name);
+    const void *data;
+    int rc = yt_st_expect(f, name, YT_ST_F32, t->ndim, shape, &data, err);
+    if (rc < 0) return rc;
+    memcpy(shadow + t->offset, data, t->numel * sizeof(float));
+  }
+  return YT_OK;
 }

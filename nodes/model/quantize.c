@@ -25,8 +25,10 @@ uint8_t yt_quant_nearest(const float space[YT_QUANT_LEVELS], float x) {
   int lo = 0, hi = YT_QUANT_LEVELS;
   while (lo < hi) {
     int mid = (lo + hi) / 2;
-    if (space[mid] < x) lo = mid + 1;
-    else hi = mid;
+    if (space[mid] < x)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   if (lo == 0) return 0;
   int below = lo - 1;
@@ -42,8 +44,9 @@ int yt_quant_tensor(uint8_t *q, float space[YT_QUANT_LEVELS], const float *w, si
   float lo = w[0], hi = w[0];
   for (size_t i = 0; i < n; i++) {
     if (!isfinite(w[i]))
-      return yt_fail(err, YT_EINVAL, "value %zu is %g: only finite weights can be quantized (a diverged model?)",
-                     i, (double)w[i]);
+      return yt_fail(err, YT_EINVAL,
+                     "value %zu is %g: only finite weights can be quantized (a diverged model?)", i,
+                     (double)w[i]);
     if (w[i] < lo) lo = w[i];
     if (w[i] > hi) hi = w[i];
   }
@@ -136,8 +139,10 @@ int yt_quant_file(const yt_st_file *in, const char *out_path, size_t min_element
     snprintf(qn, sizeof qn, "%s" QSUFFIX, t->name);
     snprintf(sn, sizeof sn, "%s" SSUFFIX, t->name);
     if (yt_st_find(in, qn) || yt_st_find(in, sn)) {
-      rc = yt_fail(err, YT_EINVAL, "%s: tensor '%s' is float32, but '%s' or '%s' is already there: a damaged "
-                   "quantized file? quantize the float bundle instead", P, t->name, qn, sn);
+      rc = yt_fail(err, YT_EINVAL,
+                   "%s: tensor '%s' is float32, but '%s' or '%s' is already there: a damaged "
+                   "quantized file? quantize the float bundle instead",
+                   P, t->name, qn, sn);
       break;
     }
     const float *wv = t->data;
@@ -210,17 +215,22 @@ int yt_quant_expand(const yt_st_file *f, const char *name, int rank, const int64
       snprintf(got + strlen(got), sizeof got - strlen(got), "%s%" PRId64, d ? ", " : "", q->shape[d]);
     strcat(want, "]");
     strcat(got, "]");
-    return yt_fail(err, YT_EINVAL,
-                   "%s: tensor '%s' is %s %s, expected U8 %s: the indices of '%s' have its shape (a bundle of "
-                   "another model?)", P, qn, yt_st_dtype_name(q->dtype), got, want, name);
+    return yt_fail(
+        err, YT_EINVAL,
+        "%s: tensor '%s' is %s %s, expected U8 %s: the indices of '%s' have its shape (a bundle of "
+        "another model?)",
+        P, qn, yt_st_dtype_name(q->dtype), got, want, name);
   }
   if (!s)
-    return yt_fail(err, YT_EINVAL, "%s: tensor '%s' has no codebook '%s': a damaged quantized bundle; quantize "
-                   "the float bundle again", P, qn, sn);
+    return yt_fail(err, YT_EINVAL,
+                   "%s: tensor '%s' has no codebook '%s': a damaged quantized bundle; quantize "
+                   "the float bundle again",
+                   P, qn, sn);
   if (s->dtype != YT_ST_F32 || s->rank != 1 || s->shape[0] != YT_QUANT_LEVELS)
-    return yt_fail(err, YT_EINVAL, "%s: tensor '%s' must be F32 [%d] (the codebook of '%s'), it is %s of rank %d "
-                   "with %zu values", P, sn, YT_QUANT_LEVELS, name, yt_st_dtype_name(s->dtype), s->rank,
-                   numel_of(s));
+    return yt_fail(err, YT_EINVAL,
+                   "%s: tensor '%s' must be F32 [%d] (the codebook of '%s'), it is %s of rank %d "
+                   "with %zu values",
+                   P, sn, YT_QUANT_LEVELS, name, yt_st_dtype_name(s->dtype), s->rank, numel_of(s));
   float space[YT_QUANT_LEVELS]; /* a copy: file data need not be aligned */
   memcpy(space, s->data, sizeof space);
   const uint8_t *idx = q->data;

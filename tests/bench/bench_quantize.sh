@@ -49,12 +49,12 @@ t0=$(date +%s.%N)
     --set moe_num_mixtures="$MIXTURES" --set train.num_classes="$CLASSES" --set train.log_every_steps=1000000 \
     --set train.export_model_steps=0 --quiet >"$W/train.log" 2>&1 || { cat "$W/train.log"; die "training failed"; }
 t1=$(date +%s.%N)
-echo "train: $(grep 'examples in' "$W/train.log") ($(echo "$t1 - $t0" | bc) s wall)"
+printf '%s (%.1f s wall)\n' "$(grep 'examples in' "$W/train.log")" "$(echo "$t1 - $t0" | bc)"
 "$YT" bundle "$W/moe" -o "$W/float.tgz"
 t2=$(date +%s.%N)
 "$YT" quantize "$W/float.tgz" -o "$W/quant.tgz"
 t3=$(date +%s.%N)
-echo "quantize: $(echo "$t3 - $t2" | bc) s"
+printf 'quantize: %.2f s\n' "$(echo "$t3 - $t2" | bc)"
 for b in float quant; do
   "$YT" run "$ROOT/graphs/eval.flow" --set eval_data_pattern="$W/data/validate*.tfrecord" --set train_dir= \
       --set input_model_tgz="$W/$b.tgz" --set eval.num_classes="$CLASSES" --set tb.logdir="$W/tb" \

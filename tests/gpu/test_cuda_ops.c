@@ -658,6 +658,20 @@ static void t_adam(size_t n, float clip) {
   done(what);
 }
 
+/* a few steps of the weights' moving average, the weights moving between them */
+static void t_ema(size_t n, float decay) {
+  char what[64];
+  snprintf(what, sizeof what, "n %zu decay %.9g", n, decay);
+  float *s = rnd(n, -1, 1), *s_ = upf(s, n);
+  for (int step = 0; step < 3; step++) {
+    float *w = rnd(n, -2, 2), *w_ = upf(w, n);
+    cpu->ema_update(s, w, decay, n);
+    gpu->ema_update(s_, w_, decay, n);
+  }
+  note("ema_update", what, diff(s_, s, n), EXACT);
+  done(what);
+}
+
 static void t_gather(int rows, int N, int D) {
   char what[64];
   snprintf(what, sizeof what, "rows %d N %d D %d", rows, N, D);
@@ -836,6 +850,10 @@ int main(void) {
   float clips[] = {0.0f, 0.5f, 1000.0f};
   for (size_t i = 0; i < 3; i++)
     for (size_t c = 0; c < 3; c++) t_adam(an[i], clips[c]);
+  /* decay 0 (halflife 1), 1 (a huge halflife), TF's usual 0.9995 and an odd one */
+  float decays[] = {0.0f, 1.0f, 0.9995f, (float)(1 - 1.0 / 3)};
+  for (size_t i = 0; i < 3; i++)
+    for (size_t d = 0; d < 4; d++) t_ema(an[i], decays[d]);
 
   t_gather(50, 37, 1100);
   t_gather(1, 1, 1);

@@ -1,6 +1,7 @@
 /* test_backend_cpu: the CPU backend table (nodes/backend): every entry is
  * there; the new CPU twins (sumsq, axpy, adam_update against yt_adam_step,
- * gather_rows, dequantize_frames against the REFERENCE.md 1.6 table) and the
+ * gather_rows, dequantize_frames against the REFERENCE.md 1.6 table,
+ * ema_update against its formula and its two ends, decay 0 and 1) and the
  * loss_forward wrapper; the memory entries; yt_backend_open's errors ("cuda:x",
  * "tpu", a build without CUDA) and yt_backend_require naming a missing
  * operation. Not here: the layers themselves (test_layers.c), CPU-vs-CUDA
@@ -90,6 +91,38 @@ static void test_sumsq_axpy(const yt_backend *be) {
     CHECK(same, "axpy n %zu", n);
     free(x), free(y), free(y0);
   }
+}
+
+/* ema_update: shadow = d shadow + (1 - d) w by hand, bit for bit; decay 0
+ * copies the weights exactly (halflife 1), decay 1 keeps the shadow; a constant
+ * w is approached as 1 - d^k (the moving average of REFERENCE.md 6.1) */
+static void test_ema(const yt_backend *be) {
+  size_t n = 1001;
+  float *s = rnd(n, -1, 1), *w = rnd(n, -3, 3), *s0 = malloc(n * sizeof *s);
+  memcpy(s0, s, n * sizeof *s);
+  float d = (float)(1 - 1.0 / 2000);
+  be->ema_update(s, w, d, n);
+  int same = 1;
+  for (size_t i = 0; i < n; i++) {
+    float a = d * s0[i], b = (1.0f - d) * w[i];
+    same &= s[i] == a + b;
+  }
+  CHECK(same, "ema_update: d s + (1 - d) w, two products then the sum");
+  memcpy(s0, s, n * sizeof *s);
+  be->ema_update(s, w, 1.0f, n);
+  CHECK(!memcmp(s, s0, n * sizeof *s), "decay 1 keeps the shadow");
+  be->ema_update(s, w, 0.0f, n);
+  CHECK(!memcmp(s, w, n * sizeof *s), "decay 0 copies the weights");
+  /* from 0 towards a constant 1: after k steps 1 - d^k */
+  float z[4] = {0}, one[4] = {1, 1, 1, 1};
+  double want = 0;
+  for (int k = 0; k < 100; k++) {
+    be->ema_update(z, one, 0.9f, 4);
+    want = 0.9 * want + 0.1;
+  }
+  CHECK(fabs(z[0] - want) < 1e-6 && fabs(want - (1 - pow(0.9, 100))) < 1e-12, "100 steps at 0.9: %.9g, %.9g",
+        z[0], want);
+  free(s), free(w), free(s0);
 }
 
 /* adam_update per tensor, with sumsq of each gradient, against yt_adam_step
@@ -258,9 +291,9 @@ static void test_require(void) {
   CHECK_CONTAINS(err.msg, "nodes/backend/cuda");
   printf("  require -> %s\n", err.msg);
   t = *yt_backend_cpu();
-  t.dequantize_frames = NULL; /* the last field: the name table reaches it */
+  t.ema_update = NULL; /* the last field: the name table reaches it */
   CHECK(yt_backend_require(&t, yt_backend_op_names(), &err) == YT_EINVAL, "last op missing");
-  CHECK_CONTAINS(err.msg, "'dequantize_frames'");
+  CHECK_CONTAINS(err.msg, "'ema_update'");
 }
 
 int main(void) {
@@ -269,6 +302,7 @@ int main(void) {
   test_memory(be);
   test_sumsq_axpy(be);
   test_adam(be);
+  test_ema(be);
   test_gather(be);
   test_dequantize(be);
   test_loss(be);

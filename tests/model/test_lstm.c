@@ -486,7 +486,7 @@ static void test_config(void) {
   CHECK(mkdtemp(dir) != NULL, "mkdtemp");
   yt_model *m2;
   CHECK(yt_model_new(&m, &c, 4, &err) == 0, "%s", err.msg);
-  CHECK(yt_ckpt_save(dir, m, NULL, 3, "rgb", "6", path, sizeof path, &err) == 0, "save: %s", err.msg);
+  CHECK(yt_ckpt_save(dir, m, NULL, NULL, 3, "rgb", "6", path, sizeof path, &err) == 0, "save: %s", err.msg);
   yt_st_file *f = NULL;
   CHECK(yt_st_open(&f, path, &err) == 0, "open: %s", err.msg);
   if (f) {

@@ -70,7 +70,8 @@ static void test_codebook(void) {
   /* runs of equal entries (float rounding of a narrow range far from zero): the first of a run */
   float runs[YT_QUANT_LEVELS];
   for (int i = 0; i < YT_QUANT_LEVELS; i++) runs[i] = (float)(i / 4);
-  CHECK(yt_quant_nearest(runs, 1.0f) == 4, "exact hit of a run -> its first, got %d", yt_quant_nearest(runs, 1.0f));
+  CHECK(yt_quant_nearest(runs, 1.0f) == 4, "exact hit of a run -> its first, got %d",
+        yt_quant_nearest(runs, 1.0f));
   CHECK(yt_quant_nearest(runs, 1.5f) == 4, "tie between runs -> the lower run's first");
   CHECK(yt_quant_nearest(runs, 1.6f) == 8, "nearer the upper run -> its first");
   CHECK(yt_quant_nearest(runs, 99.0f) == 252, "above all -> the last run's first");
@@ -158,9 +159,11 @@ static void test_threshold(void) {
   yt_quant_report_free(&rep);
   CHECK(yt_st_open(&out, tmp("tq.safetensors"), &err) == 0, "%s", err.msg);
   if (out) {
-    const yt_st_tensor *ta = yt_st_find(out, "a"), *tq = yt_st_find(out, "b_quants"), *ts = yt_st_find(out, "b_space");
+    const yt_st_tensor *ta = yt_st_find(out, "a"), *tq = yt_st_find(out, "b_quants"),
+                       *ts = yt_st_find(out, "b_space");
     const yt_st_tensor *tc = yt_st_find(out, "c");
-    CHECK(ta && ta->dtype == YT_ST_F32 && !memcmp(ta->data, a, na * 4), "17000 values stay float32, unchanged");
+    CHECK(ta && ta->dtype == YT_ST_F32 && !memcmp(ta->data, a, na * 4),
+          "17000 values stay float32, unchanged");
     CHECK(!yt_st_find(out, "a_quants") && !yt_st_find(out, "b"), "no a_quants, no b");
     CHECK(tq && tq->dtype == YT_ST_U8 && tq->rank == 1 && tq->shape[0] == 17001, "b_quants U8 [17001]");
     CHECK(ts && ts->dtype == YT_ST_F32 && ts->rank == 1 && ts->shape[0] == 256, "b_space F32 [256]");
@@ -225,14 +228,17 @@ static void test_round_trip(void) {
   int bi = yt_model_find_tensor(m, "tower/experts/biases");
   CHECK(bi >= 0, "MoeModel has tower/experts/biases");
   if (bi >= 0)
-    for (size_t i = 0; i < yt_model_tensor(m, bi)->numel; i++) p[yt_model_tensor(m, bi)->offset + i] = (float)unif();
+    for (size_t i = 0; i < yt_model_tensor(m, bi)->numel; i++)
+      p[yt_model_tensor(m, bi)->offset + i] = (float)unif();
   yt_model_params_changed(m);
-  CHECK(yt_ckpt_save(tmp("run"), m, NULL, 7, "mean_rgb,mean_audio", "1024,128", path, sizeof path, &err) == 0,
+  CHECK(yt_ckpt_save(tmp("run"), m, NULL, NULL, 7, "mean_rgb,mean_audio", "1024,128", path, sizeof path,
+                     &err) == 0,
         "save: %s", err.msg);
   yt_st_file *f = NULL, *fq = NULL;
   yt_quant_report rep;
   CHECK(yt_st_open(&f, path, &err) == 0, "%s", err.msg);
-  CHECK(f && yt_quant_file(f, tmp("moe_q.safetensors"), YT_QUANT_MIN_ELEMENTS, &rep, &err) == 0, "%s", err.msg);
+  CHECK(f && yt_quant_file(f, tmp("moe_q.safetensors"), YT_QUANT_MIN_ELEMENTS, &rep, &err) == 0, "%s",
+        err.msg);
   CHECK(rep.n_quantized == 2 && rep.floats_quantized == 1152 * 100, "MoeModel: 2 tensors quantized, got %zu",
         rep.n_quantized);
   yt_quant_report_free(&rep);
@@ -242,7 +248,8 @@ static void test_round_trip(void) {
   back.seed = 99; /* other initial weights: the load must replace all of them */
   CHECK(yt_model_new(&m2, &back, 8, &err) == 0, "%s", err.msg);
   int64_t step = 0;
-  CHECK(m2 && yt_ckpt_load(fq, m2, NULL, &step, &err) == 0 && step == 7, "load the quantized file: %s", err.msg);
+  CHECK(m2 && yt_ckpt_load(fq, m2, NULL, &step, &err) == 0 && step == 7, "load the quantized file: %s",
+        err.msg);
   if (m2 && fq) {
     const float *a = yt_model_params(m), *b = yt_model_params(m2);
     for (int i = 0; i < yt_model_num_tensors(m); i++) {
@@ -273,7 +280,8 @@ static void test_round_trip(void) {
     /* the predictions barely move */
     float x[8 * 1152], p1[8 * 20], p2[8 * 20];
     for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = (float)(unif() - 0.5);
-    CHECK(yt_model_forward(m, x, NULL, 8, 0, p1, &err) == 0 && yt_model_forward(m2, x, NULL, 8, 0, p2, &err) == 0,
+    CHECK(yt_model_forward(m, x, NULL, 8, 0, p1, &err) == 0 &&
+              yt_model_forward(m2, x, NULL, 8, 0, p2, &err) == 0,
           "%s", err.msg);
     double dmax = 0;
     for (int i = 0; i < 8 * 20; i++) dmax = fmax(dmax, fabs((double)p1[i] - p2[i]));

@@ -35,7 +35,7 @@
   X(remove_diag_forward) X(remove_diag_backward)                                                             \
   X(time_major_forward) X(lstm_cell_forward) X(lstm_cell_backward)                                          \
   X(loss_forward) X(loss_backward)                                                                           \
-  X(sumsq) X(axpy) X(adam_update) X(gather_rows) X(dequantize_frames)
+  X(sumsq) X(axpy) X(adam_update) X(gather_rows) X(dequantize_frames) X(ema_update)
 // clang-format on
 
 #define YT_COUNT_OP(op) +1
@@ -136,6 +136,7 @@ static const yt_backend cpu_backend = {
     .adam_update = yt_adam_update,
     .gather_rows = yt_gather_rows,
     .dequantize_frames = yt_dequantize_frames,
+    .ema_update = yt_ema_update,
 };
 
 const yt_backend *yt_backend_cpu(void) {

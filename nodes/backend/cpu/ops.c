@@ -86,3 +86,13 @@ void yt_dequantize_frames(float *out, const uint8_t *q, const int32_t *num_frame
     memset(out + row0 + live, 0, (all - live) * sizeof *out);
   }
 }
+
+// shadow, w (n)
+void yt_ema_update(float *shadow, const float *w, float decay, size_t n) {
+  const float one = 1.0f;
+  float keep = decay, take = one - decay;
+  for (size_t i = 0; i < n; i++) {
+    float a = keep * shadow[i], b = take * w[i]; /* two products, then the sum (no fused multiply-add) */
+    shadow[i] = a + b;
+  }
+}

@@ -1,6 +1,7 @@
 /* ops.h: the CPU twins of the backend operations that are not layers or
  * losses (backend.h, "the steps model.c and adam.c share"): sums of squares,
- * axpy, one tensor's Adam update, row gathers and frame dequantization.
+ * axpy, one tensor's Adam update, row gathers, frame dequantization and the
+ * weights' moving average (EMA).
  * Plain loops; the CUDA kernels are tested against these.
  * Not here: the layers (model/layers.h), the losses (model/loss.h), the
  * optimizer's schedule and per-model loop (model/adam.h). */
@@ -33,5 +34,9 @@ void yt_gather_rows(float *out, const float *x, const int32_t *idx, int N, int D
  * q, out (B,F,D)  num_frames (B) */
 void yt_dequantize_frames(float *out, const uint8_t *q, const int32_t *num_frames, int B, int F, int D,
                           float scale, float bias);
+
+/* shadow = decay shadow + (1 - decay) w (two float multiplies, then an add),
+ * the weights' moving average after each optimizer step.  shadow, w (n) */
+void yt_ema_update(float *shadow, const float *w, float decay, size_t n);
 
 #endif

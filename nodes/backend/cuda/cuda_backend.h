@@ -108,6 +108,7 @@ void yt_cuda_adam_update(float *w, float *m, float *v, const float *g, const flo
 void yt_cuda_gather_rows(float *out, const float *x, const int32_t *idx, int N, int D);
 void yt_cuda_dequantize_frames(float *out, const uint8_t *q, const int32_t *num_frames, int B, int F, int D,
                                float scale, float bias);
+void yt_cuda_ema_update(float *shadow, const float *w, float decay, size_t n);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /* steps.cu: the backend steps model.c and adam.c share (backend/cpu/ops.h's
- * twins): sum of squares, axpy, one tensor's Adam update, row gathers and
- * frame dequantization. Float operations in the twins' order (the library is
+ * twins): sum of squares, axpy, one tensor's Adam update, row gathers, frame
+ * dequantization and the weights' moving average. Float operations in the twins' order (the library is
  * built with --fmad=false), sums in double. */
 #include "backend/cuda/common.cuh"
 
@@ -95,4 +95,17 @@ extern "C" void yt_cuda_dequantize_frames(float *out, const uint8_t *q, const in
   if (B > 0 && F > 0 && D > 0)
     LAUNCH(k_dequantize_frames, blocks_for((size_t)B * F * D), THREADS, out, q, num_frames, B, F, D, scale,
            bias);
+}
+
+/* decay s + (1 - decay) w: two roundings per product and one for the sum, as
+ * the CPU twin (__fmul_rn / __fadd_rn are never fused) */
+__global__ static void k_ema_update(float *shadow, const float *w, float decay, size_t n) {
+  const float one = 1.0f;
+  float keep = decay, take = one - decay;
+  FOR_EACH(i, n) shadow[i] = __fadd_rn(__fmul_rn(keep, shadow[i]), __fmul_rn(take, w[i]));
+}
+
+// shadow, w (n)
+extern "C" void yt_cuda_ema_update(float *shadow, const float *w, float decay, size_t n) {
+  if (n) LAUNCH(k_ema_update, blocks_for(n), THREADS, shadow, w, decay, n);
 }

@@ -55,4 +55,5 @@ yt_backend yt_cuda_table = {
     .adam_update = yt_cuda_adam_update,
     .gather_rows = yt_cuda_gather_rows,
     .dequantize_frames = yt_cuda_dequantize_frames,
+    .ema_update = yt_cuda_ema_update,
 };
