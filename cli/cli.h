@@ -17,6 +17,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_tap(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_ensemble(int argc, char **argv);
 
 /* "yt8m-flow dump: error: <msg>" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

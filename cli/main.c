@@ -24,6 +24,7 @@ static const struct {
     {"tap", cmd_tap, "watch a running graph: live table of node stats (or --jsonl)"},
     {"bundle", cmd_bundle, "pack a train dir's model into one .tgz that infer runs"},
     {"quantize", cmd_quantize, "a bundle with its large weights in 8 bits (uint8 + a 256-value codebook)"},
+    {"ensemble", cmd_ensemble, "several bundles as one that infer runs: the weighted mean of their predictions"},
 };
 
 static void usage(FILE *f) {

@@ -20,6 +20,7 @@
 
 #include "backend/backend.h"
 #include "core/node.h"
+#include "cJSON.h"
 #include "core/payload.h"
 #include "formats/safetensors.h"
 #include "formats/tgz.h"
@@ -27,23 +28,34 @@
 #include "model/input.h"
 #include "model/model.h"
 
-typedef struct infer_state {
+#define MAX_MEMBERS 8
+
+/* One model; an ensemble bundle (yt8m-flow ensemble) has several. */
+typedef struct member {
   yt_model_config cfg;
-  const yt_backend *be; /* the device parameter, opened at init */
   yt_st_file *ckpt;
   yt_model *model;
+  double w; /* its weight in the mean */
+} member;
+
+typedef struct infer_state {
+  yt_model_config cfg; /* member 0's: the input's shape */
+  const yt_backend *be; /* the device parameter, opened at init */
+  member m[MAX_MEMBERS];
+  int nm;
+  yt_st_file *ckpt; /* member 0's */
   int max_batch;
   int use_ema; /* load NAME/ExponentialMovingAverage as NAME */
   int64_t step;
   yt_model_input in;
-  float *probs;
+  float *probs, *part; /* [max_batch, C]: the output; one member's (ensembles) */
   char source[4096];
 } infer_state;
 
 static const yt_param_def params[] = {
     {"train_dir", YT_P_STRING, "\"\"", YT_NORANGE, NULL, "load the latest checkpoint of this train dir"},
     {"input_model_tgz", YT_P_STRING, "\"\"", YT_NORANGE, NULL,
-     "or load a bundle made by `yt8m-flow bundle` (model_flags.json + weights)"},
+     "or load a bundle made by `yt8m-flow bundle` (model_flags.json + weights), quantize or ensemble"},
     {"use_ema", YT_P_BOOL, "false", YT_NORANGE, NULL,
      "run the checkpoint's EMA shadows (train with ema_halflife > 0) instead of its raw weights"},
     {"sample_all", YT_P_BOOL, "false", YT_NORANGE, NULL,
@@ -55,7 +67,34 @@ static const yt_param_def params[] = {
     {"seed", YT_P_INT, "1", YT_NORANGE, NULL, "DbofModel, NetVLADModelLF: frame-sampling seed (per replica)"},
 };
 
-/* Opens the checkpoint or the bundle's weights into s->ckpt. */
+/* An ensemble bundle's members (ensemble.json: weights, members). */
+static int open_members(infer_state *s, const yt_tgz *t, const yt_tgz_entry *ens, const char *tgz, yt_err *err) {
+  char *text = strndup((const char *)ens->data, ens->len);
+  cJSON *j = text ? cJSON_Parse(text) : NULL;
+  free(text);
+  const cJSON *jw = cJSON_GetObjectItem(j, "weights"), *jm = cJSON_GetObjectItem(j, "members");
+  int n = cJSON_GetArraySize(jm), rc = YT_OK;
+  if (!j || !cJSON_IsArray(jw) || !cJSON_IsArray(jm) || n < 1 || n > MAX_MEMBERS || cJSON_GetArraySize(jw) != n)
+    rc = yt_fail(err, YT_ECORRUPT, "%s: ensemble.json is not {\"weights\": [...], \"members\": [...]} with 1..%d "
+                 "members (make ensembles with yt8m-flow ensemble)", tgz, MAX_MEMBERS);
+  for (int i = 0; rc == YT_OK && i < n; i++) {
+    const cJSON *name = cJSON_GetArrayItem(jm, i), *w = cJSON_GetArrayItem(jw, i);
+    const yt_tgz_entry *e = cJSON_IsString(name) ? yt_tgz_find(t, name->valuestring) : NULL;
+    if (!e || !cJSON_IsNumber(w)) {
+      rc = yt_fail(err, YT_ECORRUPT, "%s: ensemble.json member %d is missing from the archive", tgz, i);
+      break;
+    }
+    char label[4200];
+    snprintf(label, sizeof label, "%s:%s", tgz, name->valuestring);
+    rc = yt_st_open_mem(&s->m[i].ckpt, e->data, e->len, label, err);
+    s->m[i].w = w->valuedouble;
+    s->nm = i + 1;
+  }
+  cJSON_Delete(j);
+  return rc;
+}
+
+/* Opens the checkpoint or the bundle's weights (or an ensemble's members) into s->m. */
 static int open_model(infer_state *s, const char *train_dir, const char *tgz, yt_err *err) {
   if (*train_dir && *tgz)
     return yt_fail(err, YT_EUSAGE, "infer: set train_dir or input_model_tgz, not both (as the starter code)");
@@ -68,21 +107,29 @@ static int open_model(infer_state *s, const char *train_dir, const char *tgz, yt
                      "infer: no checkpoint (model.ckpt-N.safetensors) in %s: train first, or point train_dir at "
                      "the directory train wrote",
                      train_dir);
-    return yt_st_open(&s->ckpt, s->source, err);
+    s->nm = 1, s->m[0].w = 1;
+    return yt_st_open(&s->m[0].ckpt, s->source, err);
   }
   yt_tgz *t;
   int rc = yt_tgz_read(&t, tgz, err);
   if (rc < 0) return rc;
+  snprintf(s->source, sizeof s->source, "%s", tgz);
+  const yt_tgz_entry *ens = yt_tgz_find(t, "ensemble.json");
+  if (ens) {
+    rc = open_members(s, t, ens, tgz, err);
+    yt_tgz_free(t);
+    return rc;
+  }
   const yt_tgz_entry *e = yt_tgz_find(t, "inference_model.safetensors");
   if (!e) {
     yt_tgz_free(t);
     return yt_fail(err, YT_EINVAL, "%s: no inference_model.safetensors inside (make bundles with yt8m-flow bundle)",
                    tgz);
   }
-  snprintf(s->source, sizeof s->source, "%s", tgz);
   char name[4200];
   snprintf(name, sizeof name, "%s:inference_model.safetensors", tgz);
-  rc = yt_st_open_mem(&s->ckpt, e->data, e->len, name, err);
+  rc = yt_st_open_mem(&s->m[0].ckpt, e->data, e->len, name, err);
+  s->nm = 1, s->m[0].w = 1;
   yt_tgz_free(t);
   return rc;
 }
@@ -91,8 +138,22 @@ static int init(yt_node *n, yt_err *err) {
   infer_state *s = n->state;
   int rc = open_model(s, yt_param_str(&n->params, "train_dir"), yt_param_str(&n->params, "input_model_tgz"), err);
   if (rc < 0) return rc;
-  if ((rc = yt_ckpt_config(s->ckpt, &s->cfg, err)) < 0) return rc;
+  s->ckpt = s->m[0].ckpt;
+  for (int i = 0; i < s->nm; i++) {
+    yt_model_config *c = &s->m[i].cfg;
+    if ((rc = yt_ckpt_config(s->m[i].ckpt, c, err)) < 0) return rc;
+    if (i && (c->frame_features != s->cfg.frame_features || c->feature_dim != s->cfg.feature_dim ||
+              c->num_classes != s->cfg.num_classes || (c->frame_features && c->max_frames != s->cfg.max_frames)))
+      return yt_fail(err, YT_EINVAL, "%s: ensemble member %d (%s) does not take member 0's input (%s)", s->source, i,
+                     c->model, s->cfg.model);
+    c->sample_all = yt_param_bool(&n->params, "sample_all");
+    c->seed = (uint64_t)yt_param_int(&n->params, "seed") * 1000003u + (uint64_t)n->replica + 7919u * (uint64_t)i;
+    if (!i) s->cfg = *c;
+  }
   s->use_ema = yt_param_bool(&n->params, "use_ema");
+  if (s->use_ema && s->nm > 1)
+    return yt_fail(err, YT_EUSAGE, "infer: use_ema with an ensemble bundle: bundle each member with `yt8m-flow "
+                   "bundle --use-ema` before `yt8m-flow ensemble`, and set use_ema = false");
   if (s->use_ema && !yt_ckpt_has_ema(s->ckpt))
     return yt_fail(err, YT_EINVAL,
                    "infer: use_ema = true, but %s holds no EMA shadows (NAME/ExponentialMovingAverage): %s",
@@ -101,34 +162,55 @@ static int init(yt_node *n, yt_err *err) {
                        ? "train with ema_halflife > 0, or set use_ema = false"
                        : "a bundle holds the averaged weights as its weights when made with `yt8m-flow bundle "
                          "--use-ema`; run it with use_ema = false");
-  s->cfg.sample_all = yt_param_bool(&n->params, "sample_all");
-  s->cfg.seed = (uint64_t)yt_param_int(&n->params, "seed") * 1000003u + (uint64_t)n->replica;
   if ((rc = yt_backend_open(yt_param_str(&n->params, "device"), yt_param_bool(&n->params, "allow_tf32"), &s->be,
                             err)) < 0)
     return rc;
   const char *st = yt_st_meta(s->ckpt, "step");
   s->step = st ? strtoll(st, NULL, 10) : 0;
-  if (n->replica == 0)
+  if (n->replica == 0 && s->nm == 1)
     fprintf(stderr, "infer: %s (%s, global step %" PRId64 "%s)\n", s->source, s->cfg.model, s->step,
             s->use_ema ? ", EMA shadows" : "");
+  for (int i = 0; n->replica == 0 && s->nm > 1 && i < s->nm; i++)
+    fprintf(stderr, "infer: %s: member %d %s, weight %g\n", s->source, i, s->m[i].cfg.model, s->m[i].w);
   return YT_OK;
 }
 
 static int build(infer_state *s, int B, yt_err *err) {
-  yt_model_free(s->model);
-  s->model = NULL;
-  free(s->probs);
-  int rc = yt_model_new_on(&s->model, &s->cfg, B, s->be, 0, err);
-  if (rc < 0) return rc;
-  int64_t step;
-  if ((rc = yt_ckpt_load(s->ckpt, s->model, NULL, &step, err)) < 0) return rc;
-  if (s->use_ema) { /* the shadows over the raw weights: eval.py --use_EMA */
-    if ((rc = yt_ckpt_load_ema(s->ckpt, s->model, yt_model_params(s->model), err)) < 0) return rc;
-    yt_model_params_changed(s->model);
+  free(s->probs), free(s->part);
+  s->probs = s->part = NULL;
+  for (int i = 0; i < s->nm; i++) {
+    member *mb = &s->m[i];
+    yt_model_free(mb->model);
+    mb->model = NULL;
+    int rc = yt_model_new_on(&mb->model, &mb->cfg, B, s->be, 0, err);
+    if (rc < 0) return rc;
+    int64_t step;
+    if ((rc = yt_ckpt_load(mb->ckpt, mb->model, NULL, &step, err)) < 0) return rc;
+    if (s->use_ema) { /* the shadows over the raw weights: eval.py --use_EMA */
+      if ((rc = yt_ckpt_load_ema(mb->ckpt, mb->model, yt_model_params(mb->model), err)) < 0) return rc;
+      yt_model_params_changed(mb->model);
+    }
   }
   s->max_batch = B;
   s->probs = malloc((size_t)B * s->cfg.num_classes * sizeof(float));
-  return s->probs ? YT_OK : yt_fail(err, YT_ENOMEM, "out of memory");
+  s->part = malloc((size_t)B * s->cfg.num_classes * sizeof(float));
+  return s->probs && s->part ? YT_OK : yt_fail(err, YT_ENOMEM, "out of memory");
+}
+
+/* probs [B, C] = sum_i w_i p_i over the members (one member: its p, unscaled). */
+static int forward(infer_state *s, int B, yt_err *err) {
+  size_t n = (size_t)B * s->cfg.num_classes;
+  for (int i = 0; i < s->nm; i++) {
+    yt_model *m = s->m[i].model;
+    float *p = s->nm == 1 ? s->probs : s->part;
+    int rc = s->in.q ? yt_model_forward_u8(m, s->in.q, s->in.num_frames, B, 0, p, err)
+                     : yt_model_forward(m, s->in.x, s->in.num_frames, B, 0, p, err);
+    if (rc < 0) return rc;
+    if (s->nm == 1) break;
+    float w = (float)s->m[i].w;
+    for (size_t k = 0; k < n; k++) s->probs[k] = (i ? s->probs[k] : 0.0f) + w * p[k];
+  }
+  return YT_OK;
 }
 
 static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
@@ -144,11 +226,7 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   if (B > s->max_batch && (rc = build(s, B, err)) < 0) goto done;
   s->in.keep_u8 = 1; /* uint8 frames go to the model as they are: a device dequantizes them */
   if ((rc = yt_model_input_set(&s->in, &bt, &s->cfg, err)) < 0) goto done;
-  if (B) {
-    rc = s->in.q ? yt_model_forward_u8(s->model, s->in.q, s->in.num_frames, B, 0, s->probs, err)
-                 : yt_model_forward(s->model, s->in.x, s->in.num_frames, B, 0, s->probs, err);
-    if (rc < 0) goto done;
-  }
+  if (B && (rc = forward(s, B, err)) < 0) goto done;
   for (int i = 0; i < B && !rc; i++)
     rc = yt_batch_add(&out, bt.shard[i], bt.index[i], bt.ids + bt.id_off[i], bt.id_off[i + 1] - bt.id_off[i],
                       bt.labels + bt.label_off[i], bt.label_off[i + 1] - bt.label_off[i],
@@ -164,10 +242,12 @@ done:
 
 static void fini(yt_node *n) {
   infer_state *s = n->state;
-  yt_model_free(s->model);
-  yt_st_close(s->ckpt);
+  for (int i = 0; i < s->nm; i++) {
+    yt_model_free(s->m[i].model);
+    yt_st_close(s->m[i].ckpt);
+  }
   yt_model_input_free(&s->in);
-  free(s->probs);
+  free(s->probs), free(s->part);
 }
 
 const yt_node_def yt_node_infer = {
