@@ -27,47 +27,9 @@
 #     ensemble node's figures; bad member lists and weights are refused.
 #
 # Environment (set by ctest): YT_BIN, YT_PYTHON. Exit 77 without a python3.
-set -u
-for v in YT_BIN YT_PYTHON; do
-    [ -n "${!v:-}" ] || { echo "test_distill: error: $v is not set (run through ctest)" >&2; exit 1; }
-done
-"$YT_PYTHON" -c 'import json' 2>/dev/null || { echo "test_distill: skipped: no python3 at $YT_PYTHON"; exit 77; }
-GRAPHS=$(cd "$(dirname "$0")/../../graphs" && pwd)
-W=$(mktemp -d /tmp/yt_distill.XXXXXX) || { echo "test_distill: error: mktemp failed" >&2; exit 1; }
-RUNTMP=$W/runs
-mkdir -p "$RUNTMP"
-ours() { pgrep -f -- "$RUNTMP/"; }
-cleanup() {
-    local p
-    p=$(ours)
-    [ -n "$p" ] && kill -KILL $p 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+TEST=test_distill PYMODS="json"
+. "$(dirname "$0")/lib.sh"
 
-PASS=0
-FAILN=0
-ok()  { PASS=$((PASS + 1)); echo "ok   $1"; }
-bad() { FAILN=$((FAILN + 1)); echo "FAIL $1: $2"; }
-expect() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "condition failed: $*"; fi; }
-has() { grep -qE -- "$2" "$1"; }
-json() { "$YT_PYTHON" -c "import json,sys; s=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@" 2>&1; }
-run() { TMPDIR=$RUNTMP timeout -k 10 180 "$YT_BIN" run --quiet "$@"; }
-runs() { # NAME RC-EXPECTED STDERR ARGS...
-    local name=$1 want=$2 err=$3 rc; shift 3
-    run "$@" 2>"$err"
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then ok "$name: exit $want"
-    else bad "$name: exit $want" "exit $rc; stderr tail: $(tail -n 5 "$err" | tr '\n' '|')"; fi
-    return $rc
-}
-summary_ok() {
-    local v
-    v=$(json "$2" '(s["ok"], s["accounting"]["ok"], s["accounting"]["verdict"])')
-    case $v in "(True, True, "*) ok "$1: summary ok, accounting exact" ;;
-               *) bad "$1: summary ok, accounting exact" "$v" ;; esac
-}
 same_set() { # NAME DIR: DIR holds exactly the reference set's shards, byte for byte, nothing hidden
     local name=$1 dir=$2 f diff=
     for f in "$W"/o1/*.tfrecord; do cmp -s "$f" "$dir/$(basename "$f")" || diff="$diff $(basename "$f")"; done
@@ -224,5 +186,4 @@ expect "yt8m-flow ensemble, weights summing to 0.9: exit 2, says so, nothing wri
 "$YT_BIN" ensemble "$W/ens.tgz" "$W/s2.tgz" -o "$W/bad.tgz" >"$W/ens3.out" 2>&1
 expect "yt8m-flow ensemble of an ensemble: refused, names it" has "$W/ens3.out" "ens.tgz: no inference_model.safetensors \(an ensemble itself"
 
-echo "test_distill: $PASS passed, $FAILN failed"
-[ "$FAILN" -eq 0 ]
+finish

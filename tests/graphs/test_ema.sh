@@ -21,48 +21,8 @@
 #     shadows: exit 1 naming the checkpoint; use_ema on a bundle: an error.
 #
 # Environment (set by ctest): YT_BIN, YT_PYTHON. Exit 77 without python3 + numpy.
-set -u
-for v in YT_BIN YT_PYTHON; do
-    [ -n "${!v:-}" ] || { echo "test_ema: error: $v is not set (run through ctest)" >&2; exit 1; }
-done
-"$YT_PYTHON" -c 'import json, struct, numpy' 2>/dev/null || { echo "test_ema: skipped: no python3 with numpy at $YT_PYTHON"; exit 77; }
-GRAPHS=$(cd "$(dirname "$0")/../../graphs" && pwd)
-W=$(mktemp -d /tmp/yt_ema.XXXXXX) || { echo "test_ema: error: mktemp failed" >&2; exit 1; }
-RUNTMP=$W/runs
-mkdir -p "$RUNTMP"
-ours() { pgrep -f -- "$RUNTMP/"; }
-cleanup() {
-    local p
-    p=$(ours)
-    [ -n "$p" ] && kill -KILL $p 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PASS=0
-FAILN=0
-ok()  { PASS=$((PASS + 1)); echo "ok   $1"; }
-bad() { FAILN=$((FAILN + 1)); echo "FAIL $1: $2"; }
-expect() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "condition failed: $*"; fi; }
-has() { grep -qE -- "$2" "$1"; }
-py() { local name=$1 out; shift; if out=$("$YT_PYTHON" "$W/check.py" "$@" 2>&1); then ok "$name"; else bad "$name" "$out"; fi; }
-# runs NAME RC-EXPECTED STDERR ARGS...: yt8m-flow run, its exit status checked
-runs() {
-    local name=$1 want=$2 err=$3 rc; shift 3
-    TMPDIR=$RUNTMP timeout -k 10 180 "$YT_BIN" run --quiet "$@" 2>"$err"
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then ok "$name: exit $want"
-    else bad "$name: exit $want" "exit $rc; stderr tail: $(tail -n 5 "$err" | tr '\n' '|')"; fi
-}
-# cmd NAME RC-EXPECTED OUT ARGS...: another yt8m-flow command
-cmd() {
-    local name=$1 want=$2 out=$3 rc; shift 3
-    timeout -k 10 120 "$YT_BIN" "$@" >"$out" 2>&1
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then ok "$name: exit $want"
-    else bad "$name: exit $want" "exit $rc; output tail: $(tail -n 5 "$out" | tr '\n' '|')"; fi
-}
+TEST=test_ema PYMODS="json, struct, numpy"
+. "$(dirname "$0")/lib.sh"
 
 cat >"$W/check.py" <<'PYEOF'
 import json, struct, sys
@@ -204,5 +164,4 @@ expect "bundle --use-ema without shadows: names the checkpoint" \
     has "$W/b3.out" "error: $W/noema/model\.ckpt-2\.safetensors holds no EMA shadows .*ema_halflife > 0, or bundle without --use-ema"
 expect "bundle --use-ema without shadows: no bundle written" [ ! -e "$W/noema.tgz" ]
 
-echo "test_ema: $PASS passed, $FAILN failed"
-[ "$FAILN" -eq 0 ]
+finish

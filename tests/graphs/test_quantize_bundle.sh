@@ -18,41 +18,8 @@
 #     weights, bad usage (exit 2).
 #
 # Environment (set by ctest): YT_BIN, YT_PYTHON. Exit 77 without a python3.
-set -u
-for v in YT_BIN YT_PYTHON; do
-    [ -n "${!v:-}" ] || { echo "test_quantize_bundle: error: $v is not set (run through ctest)" >&2; exit 1; }
-done
-"$YT_PYTHON" -c 'import json, struct' 2>/dev/null || { echo "test_quantize_bundle: skipped: no python3 at $YT_PYTHON"; exit 77; }
-GRAPHS=$(cd "$(dirname "$0")/../../graphs" && pwd)
-W=$(mktemp -d /tmp/yt_quant.XXXXXX) || { echo "test_quantize_bundle: error: mktemp failed" >&2; exit 1; }
-RUNTMP=$W/runs
-mkdir -p "$RUNTMP"
-ours() { pgrep -f -- "$RUNTMP/"; }
-cleanup() {
-    local p
-    p=$(ours)
-    [ -n "$p" ] && kill -KILL $p 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PASS=0
-FAILN=0
-ok()  { PASS=$((PASS + 1)); echo "ok   $1"; }
-bad() { FAILN=$((FAILN + 1)); echo "FAIL $1: $2"; }
-expect() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "condition failed: $*"; fi; }
-has() { grep -qE -- "$2" "$1"; }
-json() { "$YT_PYTHON" -c "import json,sys; s=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@" 2>&1; }
-run() { TMPDIR=$RUNTMP timeout -k 10 180 "$YT_BIN" run --quiet "$@"; }
-# cmd NAME RC-EXPECTED OUT ARGS...: a yt8m-flow command whose exit status is checked
-cmd() {
-    local name=$1 want=$2 out=$3 rc; shift 3
-    timeout -k 10 120 "$YT_BIN" "$@" >"$out" 2>&1
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then ok "$name: exit $want"
-    else bad "$name: exit $want" "exit $rc; output tail: $(tail -n 5 "$out" | tr '\n' '|')"; fi
-}
+TEST=test_quantize_bundle PYMODS="json, struct"
+. "$(dirname "$0")/lib.sh"
 
 cat >"$W/check.py" <<'PYEOF'
 import json, struct, sys
@@ -167,5 +134,4 @@ cmd "no -o" 2 "$W/e4.out" quantize "$W/float.tgz"
 cmd "--min-elements -1" 2 "$W/e5.out" quantize "$W/float.tgz" -o "$W/e5.tgz" --min-elements -1
 expect "no scratch file left beside the outputs" [ -z "$(ls "$W" | grep -e '\.q[0-9]*\.safetensors' -e '\.tmp$')" ]
 
-echo "test_quantize_bundle: $PASS passed, $FAILN failed"
-[ "$FAILN" -eq 0 ]
+finish
