@@ -8,7 +8,7 @@
 # PERR / mAP beside the generator's oracle GAP figures (generator.json).
 #
 # Usage: tests/bench/bench_frame_models.sh [BUILD_DIR] [--videos N] [--val-videos M] [--steps S]
-#          [--classes K] [--batch-size B] [--lr X] [--cluster-size C] [--hidden-size H]
+#          [--classes K] [--frames LO,HI] [--batch-size B] [--lr X] [--cluster-size C] [--hidden-size H]
 #          [--iterations I] [--recal-steps R] [--bn-decay X] [--lstm-cells N] [--lstm-lr X]
 #          [--netvlad-cluster K] [--netvlad-hidden H] [--netvlad-lr X]
 #          [--variants "fll dbof dbof_recal dbof_nobn dbof_bn lstm netvlad"]
@@ -44,6 +44,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=$ROOT/build
 VIDEOS=10000
 VAL_VIDEOS=1000
+FRAMES=60,300 # frames per generated video, uniform (gen's --min-frames / --max-frames)
 STEPS=1000
 CLASSES=100
 BATCH=64
@@ -67,6 +68,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --videos) VIDEOS=$2; shift 2 ;;
     --val-videos) VAL_VIDEOS=$2; shift 2 ;;
+    --frames) FRAMES=$2; shift 2 ;;
     --steps) STEPS=$2; shift 2 ;;
     --classes) CLASSES=$2; shift 2 ;;
     --batch-size) BATCH=$2; shift 2 ;;
@@ -109,9 +111,9 @@ echo "data: $VIDEOS train videos ($SHARDS shards), $VAL_VIDEOS validate videos, 
 echo "training: $STEPS steps of batch $BATCH, base_learning_rate $LR; DBoF: cluster $CLUSTER, hidden $HIDDEN, iterations $ITER"
 rm -rf "$DATA"
 "$YT" gen --out "$DATA" --level frame --videos "$VIDEOS" --shards "$SHARDS" --split train --classes "$CLASSES" \
-    --seed 1 >"$WORK/gen.log" 2>&1 || { cat "$WORK/gen.log"; die "gen (train) failed"; }
+    --min-frames "${FRAMES%,*}" --max-frames "${FRAMES#*,}" --seed 1 >"$WORK/gen.log" 2>&1 || { cat "$WORK/gen.log"; die "gen (train) failed"; }
 "$YT" gen --out "$DATA" --level frame --videos "$VAL_VIDEOS" --shards 2 --split validate --classes "$CLASSES" \
-    --seed 1 >>"$WORK/gen.log" 2>&1 || { cat "$WORK/gen.log"; die "gen (validate) failed"; }
+    --min-frames "${FRAMES%,*}" --max-frames "${FRAMES#*,}" --seed 1 >>"$WORK/gen.log" 2>&1 || { cat "$WORK/gen.log"; die "gen (validate) failed"; }
 TRAIN="$DATA/train*.tfrecord"
 TRAIN0="$DATA/train0000.tfrecord"
 VAL="$DATA/validate*.tfrecord"
