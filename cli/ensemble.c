@@ -9,7 +9,6 @@
  * (a quantized member stays quantized: quantize before ensembling). The
  * members must take the same input: level, features and max_frames. */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "formats/safetensors.h"
 #include "formats/tgz.h"
 #include "model/checkpoint.h"
+#include "model/ensemble.h"
 #include "model/model.h"
 
 #define MAX_MEMBERS 8
@@ -51,34 +51,12 @@ int cmd_ensemble(int argc, char **argv) {
     cli_error("ensemble", "%d members: at most %d", n, MAX_MEMBERS);
     return 2;
   }
-  double w[MAX_MEMBERS], sum = 0;
-  for (int i = 0; i < n; i++) w[i] = 1.0 / n;
-  if (weights) {
-    char *copy = strdup(weights), *save = NULL, *tok;
-    int k = 0;
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), k++) {
-      char *end;
-      double v = strtod(tok, &end);
-      if (end == tok || *end || !(v >= 0) || !isfinite(v) || k >= n) {
-        if (k >= n) cli_error("ensemble", "%d weights or more for %d members", k + 1, n);
-        else cli_error("ensemble", "weight '%s' is not a number >= 0", tok);
-        free(copy);
-        return 2;
-      }
-      w[k] = v;
-    }
-    free(copy);
-    if (k != n) {
-      cli_error("ensemble", "%d weights for %d members: give one per member, in order", k, n);
-      return 2;
-    }
-  }
-  for (int i = 0; i < n; i++) sum += w[i];
-  if (fabs(sum - 1) >= 1e-4) {
-    cli_error("ensemble", "the weights sum to %g, not 1 (as graph_ensemble.py: |sum - 1| < 1e-4)", sum);
+  double w[MAX_MEMBERS];
+  yt_err err = {0};
+  if (yt_ensemble_weights(weights ? weights : "", n, "members", w, &err) < 0) {
+    cli_error("ensemble", "%s", err.msg);
     return 2;
   }
-  yt_err err = {0};
   yt_tgz *t[MAX_MEMBERS] = {0};
   yt_model_config cfg0;
   int rc = 0;
@@ -101,8 +79,7 @@ int cmd_ensemble(int argc, char **argv) {
     yt_st_close(f);
     if (rc < 0) break;
     if (i == 0) cfg0 = cfg;
-    else if (cfg.frame_features != cfg0.frame_features || cfg.feature_dim != cfg0.feature_dim ||
-             cfg.num_classes != cfg0.num_classes || (cfg.frame_features && cfg.max_frames != cfg0.max_frames))
+    else if (!yt_model_same_input(&cfg, &cfg0))
       rc = yt_fail(&err, YT_EINVAL,
                    "%s (%s: %s, %d features, %d classes, max_frames %d) does not take the input of %s (%s: %s, "
                    "%d features, %d classes, max_frames %d): members must share level, features, classes and "

@@ -14,12 +14,12 @@
  * member is ahead of another (C floats each).
  *
  * Pads: in0, in1 (and optionally in2, in3) "predictions" -> out "predictions". */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/node.h"
+#include "model/ensemble.h"
 
 #define NIN 4
 
@@ -57,33 +57,14 @@ static int init(yt_node *n, yt_err *err) {
   for (int p = 0; p < NIN; p++) k += (s->all >> p) & 1;
   if (!(s->all & 1) || !(s->all & 2))
     return yt_fail(err, YT_EUSAGE, "ensemble: connect in0 and in1 (in2 and in3 are optional)");
-  const char *ws = yt_param_str(&n->params, "weights");
-  if (!*ws) {
-    for (int p = 0; p < NIN; p++) s->w[p] = (s->all >> p) & 1 ? 1.0 / k : 0;
-  } else {
-    char *copy = strdup(ws), *save = NULL, *tok;
-    int i = 0, p = 0;
-    double sum = 0;
-    if (!copy) return yt_fail(err, YT_ENOMEM, "out of memory");
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), i++) {
-      char *end;
-      double v = strtod(tok, &end);
-      while (*end == ' ') end++;
-      if (end == tok || *end || !(v >= 0) || !isfinite(v)) {
-        free(copy);
-        return yt_fail(err, YT_EUSAGE, "ensemble: weight %d '%s' is not a number >= 0", i + 1, tok);
-      }
-      while (p < NIN && !((s->all >> p) & 1)) p++;
-      if (p < NIN) s->w[p++] = v;
-      sum += v;
-    }
-    free(copy);
-    if (i != k)
-      return yt_fail(err, YT_EUSAGE, "ensemble: %d weights for %d connected inputs: give one per input, in0 first",
-                     i, k);
-    if (fabs(sum - 1) >= 1e-4)
-      return yt_fail(err, YT_EUSAGE, "ensemble: the weights sum to %g, not 1 (a weighted mean: scale them)", sum);
+  /* one weight per connected input, in pad order */
+  double w[NIN];
+  int rc = yt_ensemble_weights(yt_param_str(&n->params, "weights"), k, "connected inputs", w, err);
+  if (rc < 0) {
+    yt_err_prefix(err, "ensemble: ");
+    return rc;
   }
+  for (int p = 0, i = 0; p < NIN; p++) s->w[p] = (s->all >> p) & 1 ? w[i++] : 0;
   return YT_OK;
 }
 

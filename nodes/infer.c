@@ -25,6 +25,7 @@
 #include "formats/safetensors.h"
 #include "formats/tgz.h"
 #include "model/checkpoint.h"
+#include "model/ensemble.h"
 #include "model/input.h"
 #include "model/model.h"
 
@@ -142,8 +143,7 @@ static int init(yt_node *n, yt_err *err) {
   for (int i = 0; i < s->nm; i++) {
     yt_model_config *c = &s->m[i].cfg;
     if ((rc = yt_ckpt_config(s->m[i].ckpt, c, err)) < 0) return rc;
-    if (i && (c->frame_features != s->cfg.frame_features || c->feature_dim != s->cfg.feature_dim ||
-              c->num_classes != s->cfg.num_classes || (c->frame_features && c->max_frames != s->cfg.max_frames)))
+    if (i && !yt_model_same_input(c, &s->cfg))
       return yt_fail(err, YT_EINVAL, "%s: ensemble member %d (%s) does not take member 0's input (%s)", s->source, i,
                      c->model, s->cfg.model);
     c->sample_all = yt_param_bool(&n->params, "sample_all");

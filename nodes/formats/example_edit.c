@@ -37,7 +37,7 @@ static int get_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v) 
   return -1;
 }
 
-/* Skips one field's value of wire type wt at *pos; field 1 / wt 2 values are reported in *body. */
+/* Skips one field's value of wire type wt at *pos; -1 when it runs off the end. */
 static int skip_value(const uint8_t *buf, size_t len, size_t *pos, int wt) {
   uint64_t v;
   switch (wt) {
