@@ -533,8 +533,13 @@ static void parse_node(parser *ps) {
     next(ps);
     do {
       if (is_sym(ps, ',')) next(ps);
-      if (ps->t.kind != T_IDENT && ps->t.kind != T_STRING) { perr(ps, ps->t.loc, NULL, "expected a host name after 'on', found %s", tok_desc(&ps->t)); goto bad; }
-      *PUSH(n.hosts, n.n_hosts) = xstrdup(ps->t.text);
+      if (ps->t.kind != T_IDENT && ps->t.kind != T_STRING) {
+        perr(ps, ps->t.loc, ps->t.kind == T_INT || ps->t.kind == T_FLOAT ? "quote an address: on \"10.0.0.7\"" : NULL,
+             "expected a host name after 'on', found %s", tok_desc(&ps->t));
+        goto bad;
+      }
+      /* a quoted host may name a variable: on "${gpu_host}", set with --set gpu_host=... */
+      *PUSH(n.hosts, n.n_hosts) = ps->t.kind == T_STRING ? interpolate(ps, ps->t.text, ps->t.loc) : xstrdup(ps->t.text);
       next(ps);
     } while (is_sym(ps, ','));
   }

@@ -1,5 +1,6 @@
 /* node.c: `yt8m-flow node PLAN NAME REPLICA`: one replica of one node, as the
- * launcher spawns it (see nodes/core/runner.h). Not meant to be typed. */
+ * launcher spawns it (see nodes/core/runner.h); PLAN "-" reads the plan from
+ * stdin (a replica on another host, started over ssh). Not meant to be typed. */
 #include <stdlib.h>
 #include <string.h>
 

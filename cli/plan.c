@@ -74,6 +74,10 @@ static const char *closest_pad(const yt_pad_def *pads, int n, const char *name) 
   return yt_closest(name, names, (size_t)n);
 }
 
+#define HOST_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
+
+static int is_local(const char *host) { return !strcmp(host, "local") || !strcmp(host, "localhost"); }
+
 static int find_node(const yt_flow *f, const char *name) {
   for (size_t i = 0; i < f->n_nodes; i++)
     if (!strcmp(f->nodes[i].name, name)) return (int)i;
@@ -130,10 +134,15 @@ int yt_plan_check(yt_flow *f, yt_plan *p) {
       yt_flow_error(f, nd->type_loc, note, "unknown node type '%s'", nd->type);
       continue;
     }
-    for (size_t h = 0; h < nd->n_hosts; h++)
-      if (strcmp(nd->hosts[h], "local") && strcmp(nd->hosts[h], "localhost"))
-        yt_flow_error(f, nd->loc, "run the graph on one machine (on local) for now",
-                      "node '%s': placement on host '%s' is not supported yet", nd->name, nd->hosts[h]);
+    for (size_t h = 0; h < nd->n_hosts; h++) {
+      const char *host = nd->hosts[h];
+      /* it goes to ssh and into tcp:// addresses: a name or an address, never an option */
+      if (!host[0] || host[0] == '-' || host[0] == '.' || strspn(host, HOST_CHARS) != strlen(host))
+        yt_flow_error(f, nd->loc, "a host is a name or an IPv4 address (letters, digits, '.', '-', '_')",
+                      "node '%s': '%s' is not a host name", nd->name, host);
+      else if (!is_local(host))
+        p->remote = 1;
+    }
     yt_err err = {0};
     if (yt_params_init(&pn->params, pn->def->params, (size_t)pn->def->n_params, &err)) {
       yt_flow_error(f, nd->loc, NULL, "node type '%s': %s", pn->def->name, err.msg);
@@ -224,14 +233,78 @@ void yt_plan_free(yt_plan *p) {
   memset(p, 0, sizeof *p);
 }
 
-void yt_plan_endpoint(const char *run_dir, int node, int rep, int pad, char *out, size_t cap) {
-  snprintf(out, cap, "ipc://%s/n%d.%d.%d", run_dir, node, rep, pad);
+const char *yt_plan_host(const yt_plan *p, int node, int rep) {
+  const yt_node_decl *d = p->nodes[node].decl;
+  if (!d->n_hosts) return NULL;
+  const char *h = d->hosts[(size_t)rep % d->n_hosts];
+  return is_local(h) ? NULL : h;
 }
 
-int yt_plan_write(const yt_plan *p, const char *run_dir, const char *coord, yt_err *err) {
+static int same_host(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+/* Does input pad `pad` of replica `rep` of `node` cross machines: the replica
+ * or some replica of a producer feeding the pad is elsewhere? */
+static int crosses(const yt_plan *p, int node, int rep, int pad) {
+  const char *here = yt_plan_host(p, node, rep);
+  for (size_t e = 0; e < p->n_edges; e++) {
+    const yt_plan_edge *pe = &p->edges[e];
+    if (pe->to != node || pe->to_pad != pad) continue;
+    for (int r = 0; r < p->nodes[pe->from].decl->replicas; r++)
+      if (!same_host(yt_plan_host(p, pe->from, r), here)) return 1;
+  }
+  return 0;
+}
+
+/* Endpoints of every input pad of every replica: bind[] for the replica,
+ * connect[] for its producers. Index (node, rep, pad) -> ports[] slot. */
+typedef struct endpoints {
+  size_t *first; /* per node: the slot of (node, 0, 0) */
+  char (*bind)[300], (*connect)[300];
+} endpoints;
+
+static int plan_endpoints(const yt_plan *p, const char *run_dir, endpoints *ep, yt_err *err) {
+  size_t n = 0;
+  ep->first = calloc(p->n_nodes + 1, sizeof *ep->first);
+  for (size_t i = 0; i < p->n_nodes; i++) {
+    ep->first[i] = n;
+    n += (size_t)p->nodes[i].decl->replicas * YT_MAX_PADS;
+  }
+  ep->bind = calloc(n + 1, sizeof *ep->bind);
+  ep->connect = calloc(n + 1, sizeof *ep->connect);
+  int port = p->port_base; /* port_base itself is the coordinator's */
+  for (size_t i = 0; i < p->n_nodes; i++)
+    for (int r = 0; r < p->nodes[i].decl->replicas; r++)
+      for (int k = 0; k < p->nodes[i].def->n_inputs; k++) {
+        size_t s = ep->first[i] + (size_t)r * YT_MAX_PADS + (size_t)k;
+        if (!p->remote || !crosses(p, (int)i, r, k)) {
+          snprintf(ep->bind[s], sizeof ep->bind[s], "ipc://%s/n%zu.%d.%d", run_dir, i, r, k);
+          snprintf(ep->connect[s], sizeof ep->connect[s], "%s", ep->bind[s]);
+          continue;
+        }
+        if (++port > 65535)
+          return yt_fail(err, YT_EUSAGE, "the graph needs tcp ports past 65535: choose a lower --port-base");
+        const char *host = yt_plan_host(p, (int)i, r);
+        snprintf(ep->bind[s], sizeof ep->bind[s], "tcp://*:%d", port);
+        snprintf(ep->connect[s], sizeof ep->connect[s], "tcp://%s:%d", host ? host : p->advertise, port);
+      }
+  return YT_OK;
+}
+
+static void endpoints_free(endpoints *ep) {
+  free(ep->first);
+  free(ep->bind);
+  free(ep->connect);
+}
+
+int yt_plan_write(const yt_plan *p, const char *run_dir, const char *coord, const char *coord_tcp, char **text_out,
+                  yt_err *err) {
+  endpoints ep = {0};
+  int rc = plan_endpoints(p, run_dir, &ep, err);
+  if (rc) { endpoints_free(&ep); return rc; }
   cJSON *root = cJSON_CreateObject(), *nodes = cJSON_AddArrayToObject(root, "nodes");
   cJSON_AddStringToObject(root, "run_dir", run_dir);
   cJSON_AddStringToObject(root, "coord", coord);
+  if (coord_tcp) cJSON_AddStringToObject(root, "coord_tcp", coord_tcp);
   for (size_t i = 0; i < p->n_nodes; i++) {
     const yt_plan_node *pn = &p->nodes[i];
     cJSON *n = cJSON_CreateObject();
@@ -239,6 +312,11 @@ int yt_plan_write(const yt_plan *p, const char *run_dir, const char *coord, yt_e
     cJSON_AddStringToObject(n, "name", pn->decl->name);
     cJSON_AddStringToObject(n, "type", pn->def->name);
     cJSON_AddNumberToObject(n, "replicas", pn->decl->replicas);
+    cJSON *hosts = cJSON_AddArrayToObject(n, "hosts"); /* per replica; "local" = the coordinator's machine */
+    for (int r = 0; r < pn->decl->replicas; r++) {
+      const char *h = yt_plan_host(p, (int)i, r);
+      cJSON_AddItemToArray(hosts, cJSON_CreateString(h ? h : "local"));
+    }
     cJSON *params = cJSON_AddObjectToObject(n, "params");
     for (size_t k = 0; k < pn->params.n; k++) {
       char buf[4096];
@@ -256,6 +334,9 @@ int yt_plan_write(const yt_plan *p, const char *run_dir, const char *coord, yt_e
       cJSON *in = cJSON_CreateObject();
       cJSON_AddNumberToObject(in, "eos", eos);
       cJSON_AddNumberToObject(in, "hwm", hwm ? hwm : YT_DEFAULT_HWM);
+      cJSON *bind = cJSON_AddArrayToObject(in, "bind"); /* per replica */
+      for (int r = 0; r < pn->decl->replicas; r++)
+        cJSON_AddItemToArray(bind, cJSON_CreateString(ep.bind[ep.first[i] + (size_t)r * YT_MAX_PADS + (size_t)k]));
       cJSON_AddItemToArray(inputs, in);
     }
     /* outputs: per pad, its edges; per edge, the endpoints of every replica downstream */
@@ -270,22 +351,21 @@ int yt_plan_write(const yt_plan *p, const char *run_dir, const char *coord, yt_e
         cJSON_AddNumberToObject(je, "edge", (double)e);
         cJSON_AddNumberToObject(je, "hwm", pe->hwm);
         cJSON_AddNumberToObject(je, "codec", pe->codec);
-        for (int r = 0; r < p->nodes[pe->to].decl->replicas; r++) {
-          char ep[512];
-          yt_plan_endpoint(run_dir, pe->to, r, pe->to_pad, ep, sizeof ep);
-          cJSON_AddItemToArray(eps, cJSON_CreateString(ep));
-        }
+        for (int r = 0; r < p->nodes[pe->to].decl->replicas; r++)
+          cJSON_AddItemToArray(
+              eps, cJSON_CreateString(ep.connect[ep.first[pe->to] + (size_t)r * YT_MAX_PADS + (size_t)pe->to_pad]));
         cJSON_AddItemToArray(edges, je);
       }
     }
   }
+  endpoints_free(&ep);
   char *text = cJSON_Print(root);
   cJSON_Delete(root);
   char path[4096];
   snprintf(path, sizeof path, "%s/plan.json", run_dir);
   FILE *fp = fopen(path, "w");
-  int rc = YT_OK;
   if (!fp || fputs(text, fp) < 0 || fclose(fp)) rc = yt_fail(err, YT_EIO, "cannot write %s", path);
-  free(text);
+  if (text_out && !rc) *text_out = text;
+  else free(text);
   return rc;
 }

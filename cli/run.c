@@ -54,6 +54,8 @@ typedef struct coord {
   replica *reps;
   int n_reps, alive, ready, started, draining, failed, aborted;
   char run_dir[256], error[1400];
+  const char *ssh, *remote_bin; /* how replicas on other hosts start (YT_FLOW_SSH, YT_FLOW_REMOTE_BIN) */
+  char *plan_text;              /* what they read on stdin */
   yt_sock *pull, *tap;
   double t0, t_start, last_pub, last_log;
   int tty, quiet;
@@ -114,11 +116,58 @@ static void control_all_sources(coord *c, char byte) {
     }
 }
 
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return -1;
+    p += k, n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* 'text' for a POSIX shell: the remote command goes through the remote shell. */
+static void shell_quote(char *out, size_t cap, const char *text) {
+  size_t n = 0;
+  if (n + 1 < cap) out[n++] = '\'';
+  for (const char *p = text; *p && n + 5 < cap; p++) {
+    if (*p == '\'') memcpy(out + n, "'\\''", 4), n += 4;
+    else out[n++] = *p;
+  }
+  if (n + 1 < cap) out[n++] = '\'';
+  out[n] = 0;
+}
+
+/* In the child: exec `SSH... HOST 'cd CWD && exec env ... BIN node - NAME REP'`.
+ * The replica reads its plan from stdin (runner.c: read_plan_stdin); ssh
+ * carries stdin, so the control pipe reaches it, and its end closing (the
+ * coordinator or ssh gone) stops it as it stops a local replica. */
+static void exec_remote(coord *c, const replica *r, const char *host, int blas1) {
+  char cwd[2048], qcwd[4200], qbin[4200], qname[300], cmd[9000];
+  if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "/");
+  shell_quote(qcwd, sizeof qcwd, cwd);
+  shell_quote(qbin, sizeof qbin, c->remote_bin);
+  shell_quote(qname, sizeof qname, node_name(c, r->node));
+  snprintf(cmd, sizeof cmd, "cd %s && exec env%s %s node - %s %d", qcwd, blas1 ? " OPENBLAS_NUM_THREADS=1" : "",
+           qbin, qname, r->index);
+  char words[1024], *argv[64];
+  snprintf(words, sizeof words, "%s", c->ssh);
+  int n = 0;
+  for (char *w = strtok(words, " \t"); w && n < 60; w = strtok(NULL, " \t")) argv[n++] = w;
+  argv[n++] = (char *)host;
+  argv[n++] = cmd;
+  argv[n] = NULL;
+  execvp(argv[0], argv);
+  fprintf(stderr, "yt8m-flow: cannot run %s (YT_FLOW_SSH): %s\n", argv[0], strerror(errno));
+  _exit(127);
+}
+
 static int spawn(coord *c, const char *self) {
   char plan[512];
   snprintf(plan, sizeof plan, "%s/plan.json", c->run_dir);
   for (int i = 0; i < c->n_reps; i++) {
     replica *r = &c->reps[i];
+    const char *host = yt_plan_host(&c->plan, r->node, r->index);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) { fail(c, "ERROR: cannot create a pipe: %s", strerror(errno)); return -1; }
     fflush(NULL);
@@ -129,7 +178,9 @@ static int spawn(coord *c, const char *self) {
       setpgid(0, 0);
       dup2(fds[0], 0); /* dup2 clears close-on-exec on fd 0 */
       const yt_node_def *def = yt_node_find(node_type(c, r->node));
-      if (def && !def->blas_threads) setenv("OPENBLAS_NUM_THREADS", "1", 1); /* node.h: blas_threads */
+      int blas1 = def && !def->blas_threads; /* node.h: blas_threads */
+      if (host) exec_remote(c, r, host, blas1);
+      if (blas1) setenv("OPENBLAS_NUM_THREADS", "1", 1);
       char rep[16];
       snprintf(rep, sizeof rep, "%d", r->index);
       execl(self, "yt8m-flow", "node", plan, node_name(c, r->node), rep, (char *)NULL);
@@ -140,6 +191,13 @@ static int spawn(coord *c, const char *self) {
     r->pid = pid;
     r->ctl = fds[1];
     c->alive++;
+    if (host) { /* the plan first; a pipe holds 64 KiB, ssh drains it as it connects */
+      char head[64];
+      int hl = snprintf(head, sizeof head, "YTPLAN %zu\n", strlen(c->plan_text));
+      if (write_all(r->ctl, head, (size_t)hl) || write_all(r->ctl, c->plan_text, strlen(c->plan_text))) {
+        /* ssh is gone already: its exit status tells why (final_pending) */
+      }
+    }
   }
   return 0;
 }
@@ -180,11 +238,17 @@ static int final_pending(coord *c) {
     replica *r = &c->reps[i];
     if (!r->exited || r->final || r->reported || c->failed || !WIFEXITED(r->status)) continue;
     if (WEXITSTATUS(r->status) != 0) {
-      if (now() - r->t_exit > ERROR_GRACE_S)
-        fail(c, "ERROR: from node %s[%d] (%s): exited with status %d", node_name(c, r->node), r->index,
-             node_type(c, r->node), WEXITSTATUS(r->status));
-      else
+      const char *host = yt_plan_host(&c->plan, r->node, r->index);
+      if (now() - r->t_exit <= ERROR_GRACE_S)
         n++;
+      else if (host && !r->ready) /* ssh could not log in, or the remote end could not start it */
+        fail(c, "ERROR: from node %s[%d] (%s): could not start on host '%s': %s exited with status %d (its message "
+             "is above; the host must take `ssh %s` without a password and have %s at the same path)",
+             node_name(c, r->node), r->index, node_type(c, r->node), host, c->ssh, WEXITSTATUS(r->status), host,
+             c->remote_bin);
+      else
+        fail(c, "ERROR: from node %s[%d] (%s): exited with status %d%s%s", node_name(c, r->node), r->index,
+             node_type(c, r->node), WEXITSTATUS(r->status), host ? " on host " : "", host ? host : "");
       continue;
     }
     if (now() - r->t_exit > FINAL_GRACE_S)
@@ -542,28 +606,42 @@ static int write_summary(const char *path, cJSON *o) {
 static void help(FILE *f) {
   fprintf(f,
           "usage: yt8m-flow run [--set NAME=VALUE | --set NODE.PARAM=VALUE]... [--tap ENDPOINT]\n"
-          "                     [--summary FILE.json] [--quiet] GRAPH.flow\n"
+          "                     [--summary FILE.json] [--quiet] [--advertise ADDR] [--port-base N] GRAPH.flow\n"
           "  Runs every node replica of GRAPH as its own process, connected by ZeroMQ.\n"
           "  --tap ENDPOINT     publish live stats there (overrides the graph's `tap`);\n"
           "                     watch with `yt8m-flow tap ENDPOINT`\n"
           "  --summary FILE     write {\"ok\", \"nodes\": {NAME: {type, replicas, in, out, ...}}, ...}\n"
           "  --quiet            no progress output\n"
+          "  --advertise ADDR   the address other hosts reach this machine at (default: its host name)\n"
+          "  --port-base N      tcp ports for graphs with `on HOST` nodes: the coordinator takes N,\n"
+          "                     input pads that cross machines N+1, N+2, ... (default %d)\n"
+          "  Nodes placed `on HOST` start with `$YT_FLOW_SSH HOST ...` (default \"ssh -o BatchMode=yes\")\n"
+          "  running $YT_FLOW_REMOTE_BIN (default: this binary's path) in this directory's path there.\n"
           "  Ctrl-C once drains (sources stop, records in flight reach the sinks); twice aborts.\n"
-          "  Exit status: 0 ok, 1 the graph failed or records were lost, 2 bad usage, 130 aborted.\n");
+          "  Exit status: 0 ok, 1 the graph failed or records were lost, 2 bad usage, 130 aborted.\n",
+          YT_DEFAULT_PORT_BASE);
 }
 
 int cmd_run(int argc, char **argv) {
-  const char *sets[256], *file = NULL, *tap = NULL, *summary_path = NULL;
+  const char *sets[256], *file = NULL, *tap = NULL, *summary_path = NULL, *advertise = NULL;
+  int port_base = YT_DEFAULT_PORT_BASE;
   size_t nsets = 0;
   coord c;
   memset(&c, 0, sizeof c);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) { help(stdout); return 0; }
-    if (!strcmp(a, "--set") || !strcmp(a, "--tap") || !strcmp(a, "--summary")) {
+    if (!strcmp(a, "--set") || !strcmp(a, "--tap") || !strcmp(a, "--summary") || !strcmp(a, "--advertise") ||
+        !strcmp(a, "--port-base")) {
       if (i + 1 >= argc) { cli_error("run", "%s needs a value", a); return 2; }
       const char *v = argv[++i];
       if (!strcmp(a, "--tap")) tap = v;
+      else if (!strcmp(a, "--advertise")) advertise = v;
+      else if (!strcmp(a, "--port-base")) {
+        long pb;
+        if (cli_long("run", "--port-base", v, 1024, 65000, &pb)) return 2;
+        port_base = (int)pb;
+      }
       else if (!strcmp(a, "--summary")) summary_path = v;
       else if (nsets == 256) { cli_error("run", "too many --set"); return 2; }
       else sets[nsets++] = v;
@@ -610,6 +688,9 @@ int cmd_run(int argc, char **argv) {
   sigaction(SIGCHLD, &sa, NULL);
   signal(SIGPIPE, SIG_IGN); /* a control pipe whose node died: write() fails, reap() tells */
 
+  char self[4096];
+  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+  self[sl > 0 ? sl : 0] = 0;
   const char *tmp = getenv("TMPDIR");
   snprintf(c.run_dir, sizeof c.run_dir, "%s/yt8m-flow.XXXXXX", tmp && *tmp && strlen(tmp) < 64 ? tmp : "/tmp");
   if (!mkdtemp(c.run_dir)) { cli_error("run", "cannot create a run directory %s: %s", c.run_dir, strerror(errno)); return 1; }
@@ -617,11 +698,30 @@ int cmd_run(int argc, char **argv) {
   char coord_ep[400];
   snprintf(coord_ep, sizeof coord_ep, "ipc://%s/coord", c.run_dir);
   int rc = yt_sock_open(&c.pull, YT_PULL, coord_ep, 1, 100000, &err);
-  if (!rc && tap) {
+  /* replicas on other hosts: they report over tcp, start over ssh, read the plan on stdin */
+  char host_name[256], coord_tcp[320];
+  if (c.plan.remote) {
+    if (!advertise) {
+      if (gethostname(host_name, sizeof host_name)) snprintf(host_name, sizeof host_name, "localhost");
+      host_name[sizeof host_name - 1] = 0;
+      advertise = host_name;
+    }
+    c.plan.advertise = advertise;
+    c.plan.port_base = port_base;
+    const char *ssh = getenv("YT_FLOW_SSH"), *bin = getenv("YT_FLOW_REMOTE_BIN");
+    c.ssh = ssh && *ssh ? ssh : "ssh -o BatchMode=yes";
+    c.remote_bin = bin && *bin ? bin : self;
+    snprintf(coord_tcp, sizeof coord_tcp, "tcp://*:%d", port_base);
+    if (!rc) {
+      rc = yt_sock_bind(c.pull, coord_tcp, &err); /* a second endpoint on the same PULL */
+      if (rc) yt_err_prefix(&err, "pick other ports with --port-base N: ");
+    }
+    snprintf(coord_tcp, sizeof coord_tcp, "tcp://%s:%d", advertise, port_base);
+  }  if (!rc && tap) {
     rc = yt_sock_open(&c.tap, YT_PUB, tap, 1, 100, &err);
     if (rc) yt_err_prefix(&err, "tap: ");
   }
-  if (!rc) rc = yt_plan_write(&c.plan, c.run_dir, coord_ep, &err);
+  if (!rc) rc = yt_plan_write(&c.plan, c.run_dir, coord_ep, c.plan.remote ? coord_tcp : NULL, &c.plan_text, &err);
   if (rc) {
     cli_error("run", "%s", err.msg);
     yt_sock_close(c.pull);
@@ -639,16 +739,17 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "run: %s: %zu nodes, %d processes%s%s\n", file, c.plan.n_nodes, c.n_reps, tap ? ", tap " : "",
             tap ? tap : "");
 
-  char self[4096];
-  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-  self[sl > 0 ? sl : 0] = 0;
   spawn(&c, self);
 
   int sigints = 0;
   yt_msg m;
   yt_msg_init(&m, 0);
-  while (c.alive > 0 || final_pending(&c) > 0) {
-    if (c.failed) break;
+  for (;;) {
+    /* every turn, not only once all have exited: a replica that exits non-zero
+     * without its ERROR (ssh could not log in, exec failed) fails the run
+     * while its peers still wait for it */
+    int pending = final_pending(&c);
+    if (c.failed || (c.alive <= 0 && pending == 0)) break;
     yt_pollitem items[2] = {{c.pull, -1, YT_POLLIN, 0}, {NULL, sig_pipe[0], YT_POLLIN, 0}};
     rc = yt_poll(items, 2, 200, &err);
     if (rc < 0 && rc != YT_INTERRUPTED) { fail(&c, "ERROR: coordinator: %s", err.msg); break; }
@@ -707,6 +808,7 @@ int cmd_run(int argc, char **argv) {
   yt_sock_close(c.tap);
   yt_ctx_term(NULL);
   remove_run_dir(c.run_dir);
+  free(c.plan_text);
   yt_plan_free(&c.plan);
   yt_flow_free(&c.flow);
   close(sig_pipe[0]), close(sig_pipe[1]);

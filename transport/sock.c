@@ -154,6 +154,13 @@ int yt_sock_connect(yt_sock *s, const char *endpoint, yt_err *err) {
                  zmq_strerror(e), hint(e));
 }
 
+int yt_sock_bind(yt_sock *s, const char *endpoint, yt_err *err) {
+  if (zmq_bind(s->zs, endpoint) == 0) return YT_OK;
+  int e = zmq_errno();
+  return yt_fail(err, YT_EIO, "%s socket: cannot bind %s: %s%s", kind_name(s->kind), endpoint, zmq_strerror(e),
+                 hint(e));
+}
+
 const char *yt_sock_endpoint(const yt_sock *s) {
   return s->endpoint;
 }

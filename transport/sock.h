@@ -57,6 +57,9 @@ int yt_sock_open(yt_sock **s, int kind, const char *endpoint, int bind, int hwm,
 /* Connects an open socket to one more endpoint (a PUSH fanning out to several
  * bound PULLs, a SUB listening to several PUBs). */
 int yt_sock_connect(yt_sock *s, const char *endpoint, yt_err *err);
+/* Binds an open socket to one more endpoint (the coordinator's PULL takes
+ * local replicas on ipc:// and remote ones on tcp://). */
+int yt_sock_bind(yt_sock *s, const char *endpoint, yt_err *err);
 /* The endpoint as bound (the real port after "tcp://...:*") or as connected. */
 const char *yt_sock_endpoint(const yt_sock *s);
 /* Overrides the LINGER set at open: -1 = a close waits until every queued

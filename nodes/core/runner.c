@@ -314,6 +314,52 @@ static char *slurp(const char *path, yt_err *err) {
   return s;
 }
 
+/* `node - NAME REP` (a replica on another host, started over ssh): the plan
+ * comes first on stdin as "YTPLAN <bytes>\n" and the JSON; control bytes
+ * follow on the same stream. */
+static char *read_plan_stdin(yt_err *err) {
+  char head[64];
+  size_t n = 0;
+  while (n < sizeof head - 1) { /* byte by byte: nothing past the header may be consumed */
+    ssize_t k = read(0, head + n, 1);
+    if (k <= 0) break;
+    if (head[n++] == '\n') break;
+  }
+  head[n] = 0;
+  unsigned long len = 0;
+  if (sscanf(head, "YTPLAN %lu\n", &len) != 1 || len == 0 || len > (64u << 20)) {
+    yt_fail(err, YT_ECORRUPT, "no plan on stdin (`yt8m-flow node -` is started by `yt8m-flow run`)");
+    return NULL;
+  }
+  char *s = malloc(len + 1);
+  size_t got = 0;
+  while (s && got < len) {
+    ssize_t k = read(0, s + got, len - got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  if (!s || got < len) {
+    free(s);
+    yt_fail(err, YT_EIO, "the plan on stdin ended after %zu of %lu bytes", got, len);
+    return NULL;
+  }
+  s[len] = 0;
+  return s;
+}
+
+/* The host this replica was placed on ("local" = the coordinator's). */
+static const char *my_host(cJSON *plan, const char *name, int replica) {
+  cJSON *it;
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(plan, "nodes")) {
+    const cJSON *nm = cJSON_GetObjectItem(it, "name");
+    if (!cJSON_IsString(nm) || strcmp(nm->valuestring, name)) continue;
+    const cJSON *h = cJSON_GetArrayItem(cJSON_GetObjectItem(it, "hosts"), replica);
+    return cJSON_IsString(h) ? h->valuestring : "local";
+  }
+  return "local";
+}
+
 /* Sockets and parameters from the plan. */
 static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *err) {
   cJSON *nodes = cJSON_GetObjectItem(plan, "nodes"), *me = NULL;
@@ -341,14 +387,19 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
     if ((rc = yt_params_set(&r->node.params, it->string, it->valuestring, err))) return rc;
   }
   if ((rc = yt_params_complete(&r->node.params, err))) return rc;
-  const char *run_dir = cJSON_GetObjectItem(plan, "run_dir")->valuestring;
+  (void)idx;
   int p = 0;
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "inputs")) {
-    char ep[512];
-    snprintf(ep, sizeof ep, "ipc://%s/n%d.%d.%d", run_dir, idx, replica, p);
+    const cJSON *ep = cJSON_GetArrayItem(cJSON_GetObjectItem(it, "bind"), replica);
+    if (!cJSON_IsString(ep)) return yt_fail(err, YT_ECORRUPT, "the plan has no endpoint for input %d", p);
     r->eos_expect[p] = cJSON_GetObjectItem(it, "eos")->valueint;
     if (r->eos_expect[p] > 0) r->node.inputs_connected |= 1u << p;
-    if ((rc = yt_sock_open(&r->in[p], YT_PULL, ep, 1, cJSON_GetObjectItem(it, "hwm")->valueint, err))) return rc;
+    if ((rc = yt_sock_open(&r->in[p], YT_PULL, ep->valuestring, 1, cJSON_GetObjectItem(it, "hwm")->valueint, err))) {
+      if (!strncmp(ep->valuestring, "tcp://", 6))
+        snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), "%s",
+                 " (another program or run may hold the port: pick others with `run --port-base N`)");
+      return rc;
+    }
     p++;
   }
   p = 0;
@@ -482,14 +533,19 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
    * water marks allow. */
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
   r.t0 = r.last_stats = now();
-  char *text = slurp(plan_path, &err);
+  char *text = strcmp(plan_path, "-") ? slurp(plan_path, &err) : read_plan_stdin(&err);
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK); /* from here on stdin carries control bytes */
   cJSON *plan = text ? cJSON_Parse(text) : NULL;
   free(text);
   int rc = plan ? YT_OK : (err.msg[0] ? err.code : yt_fail(&err, YT_ECORRUPT, "plan %s is not JSON", plan_path));
-  if (!rc)
-    rc = yt_sock_open(&r.coord, YT_PUSH, cJSON_GetObjectItem(plan, "coord")->valuestring, 0, 1000, &err);
+  if (!rc) {
+    /* a replica on another host reports over tcp; one here over ipc */
+    const char *coord = cJSON_GetObjectItem(plan, "coord")->valuestring;
+    const cJSON *ct = cJSON_GetObjectItem(plan, "coord_tcp");
+    if (cJSON_IsString(ct) && strcmp(my_host(plan, name, replica), "local")) coord = ct->valuestring;
+    rc = yt_sock_open(&r.coord, YT_PUSH, coord, 0, 1000, &err);
+  }
   if (!rc) rc = setup(&r, plan, name, replica, &err);
   cJSON_Delete(plan);
   if (!rc && r.node.def->init) rc = r.node.def->init(&r.node, &err);

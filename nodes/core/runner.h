@@ -1,7 +1,10 @@
 /* runner.h: the node process: one replica of one node, driven by the plan.
  *
  * `yt8m-flow node PLAN NAME REPLICA` (spawned by `yt8m-flow run`, never by
- * hand) sets the node up from run_dir/plan.json, binds one PULL per input pad,
+ * hand) sets the node up from run_dir/plan.json (PLAN "-": from stdin, as
+ * "YTPLAN <bytes>\n" + JSON, for a replica started on another host over ssh),
+ * binds one PULL per input pad at the plan's endpoint (ipc://, or tcp:// when
+ * the pad crosses machines),
  * connects one PUSH per downstream replica of every outgoing edge, reports
  * READY to the coordinator, and then calls the node's callbacks:
  *   - a source waits for the start byte on its control pipe (stdin), then calls

@@ -98,9 +98,12 @@ static const flow_case schema_invalid[] = {
      "g.flow:5:1: error: node 's' (null_sink) has no output port: it is a sink", NULL},
     {"--set checked against the schema", HEAD READ SINK "r -> s\n", NULL, {"r.epochs=-1"}, 1,
      "--set: error: parameter 'epochs' = -1 is out of range [1, 1000000]", "passes over the shards"},
-    {"remote placement refused", HEAD "node r : tfrecord_reader on gpu1 { pattern = \"x\" }\n" SINK "r -> s\n", NULL, {0}, 1,
-     "g.flow:2:1: error: node 'r': placement on host 'gpu1' is not supported yet",
-     "run the graph on one machine (on local) for now"},
+    {"a host that is an ssh option", HEAD "node r : tfrecord_reader on \"-oProxyCommand=x\" { pattern = \"x\" }\n" SINK
+     "r -> s\n", NULL, {0}, 1, "g.flow:2:1: error: node 'r': '-oProxyCommand=x' is not a host name",
+     "a host is a name or an IPv4 address (letters, digits, '.', '-', '_')"},
+    {"a host with a space", HEAD "node r : tfrecord_reader on \"gpu 1\" { pattern = \"x\" }\n" SINK "r -> s\n", NULL, {0},
+     1, "g.flow:2:1: error: node 'r': 'gpu 1' is not a host name",
+     "a host is a name or an IPv4 address (letters, digits, '.', '-', '_')"},
     {"all errors in one pass", HEAD "node r : tfrecord_reader { epochs = 0; x = 1 }\nnode d : dequantize {}\n" SINK "r -> s\n",
      NULL, {0}, 4, "g.flow:2:37: error: parameter 'epochs' = 0 is out of range [1, 1000000]", "passes over the shards"},
 };
@@ -161,11 +164,12 @@ static void schema_table(void) {
   }
 }
 
-/* Every graph shipped in graphs/ checks clean against the schemas. */
+/* Every graph shipped in graphs/ and examples/ checks clean against the schemas. */
 static void shipped_graphs(void) {
   glob_t g;
   int found = glob(YT_GRAPHS_DIR "/*.flow", 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
   CHECK(found >= 2, "graphs/*.flow: found %d files", found);
+  if (found) found = glob(YT_GRAPHS_DIR "/../examples/*.flow", GLOB_APPEND, NULL, &g) == 0 ? (int)g.gl_pathc : found;
   for (int i = 0; i < found; i++) {
     yt_flow f;
     yt_plan p;
@@ -173,6 +177,8 @@ static void shipped_graphs(void) {
     n = yt_plan_check(&f, &p);
     CHECK(n == 0, "%s: %d errors", g.gl_pathv[i], n);
     if (n) yt_flow_print_diags(&f, stderr);
+    if (!n && strstr(g.gl_pathv[i], "two_host.flow")) /* batch, train and tb on gpu1; read and deq here */
+      CHECK(p.remote && !yt_plan_host(&p, 1, 1) && !strcmp(yt_plan_host(&p, 3, 0), "gpu1"), "two_host placement");
     yt_plan_free(&p);
     yt_flow_free(&f);
   }
@@ -232,6 +238,15 @@ static void valid_graphs(void) {
                  NULL, {"input_data_pattern=../shared/data/*.tfrecord"}, 0, NULL, NULL};
   n = load(&p, &f);
   CHECK(n == 0 && !strcmp(param(&f.nodes[0], "pattern")->value.s, "../shared/data/*.tfrecord"), "path via --set");
+  yt_flow_free(&f);
+  /* a host from a variable, overridden on the command line */
+  flow_case h = {"host from a variable",
+                 "flow g v1\nlet gpu_host = \"g1\"\nnode r : t x3 on \"${gpu_host}\", local { pattern = \"x\" }\n", NULL,
+                 {"gpu_host=10.0.0.7"}, 0, NULL, NULL};
+  n = load(&h, &f);
+  CHECK(n == 0 && f.nodes[0].n_hosts == 2 && !strcmp(f.nodes[0].hosts[0], "10.0.0.7") &&
+            !strcmp(f.nodes[0].hosts[1], "local"),
+        "on \"${gpu_host}\" with --set gpu_host=10.0.0.7: %s", n ? "errors" : f.nodes[0].hosts[0]);
   yt_flow_free(&f);
   /* environment variables */
   setenv("YT_TEST_PATTERN", "from/env", 1);
