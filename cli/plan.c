@@ -305,6 +305,10 @@ int yt_plan_write(const yt_plan *p, const char *run_dir, const char *coord, cons
   cJSON_AddStringToObject(root, "run_dir", run_dir);
   cJSON_AddStringToObject(root, "coord", coord);
   if (coord_tcp) cJSON_AddStringToObject(root, "coord_tcp", coord_tcp);
+  if (p->curve_public) { /* plan.json sits in a 0700 run directory; other hosts get it over ssh */
+    cJSON_AddStringToObject(root, "curve_public", p->curve_public);
+    cJSON_AddStringToObject(root, "curve_secret", p->curve_secret);
+  }
   for (size_t i = 0; i < p->n_nodes; i++) {
     const yt_plan_node *pn = &p->nodes[i];
     cJSON *n = cJSON_CreateObject();

@@ -50,6 +50,7 @@ typedef struct yt_plan {
   /* set by the launcher before yt_plan_write when remote */
   const char *advertise; /* the address other hosts reach this one at */
   int port_base;         /* the coordinator's tcp port; input pads count up from it */
+  const char *curve_public, *curve_secret; /* the run's CURVE keys (Z85) for its tcp links */
 } yt_plan;
 
 #define YT_DEFAULT_PORT_BASE 27600 /* below Linux's ephemeral range (32768-60999) */

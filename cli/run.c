@@ -700,6 +700,7 @@ int cmd_run(int argc, char **argv) {
   int rc = yt_sock_open(&c.pull, YT_PULL, coord_ep, 1, 100000, &err);
   /* replicas on other hosts: they report over tcp, start over ssh, read the plan on stdin */
   char host_name[256], coord_tcp[320];
+  yt_curve curve;
   if (c.plan.remote) {
     if (!advertise) {
       if (gethostname(host_name, sizeof host_name)) snprintf(host_name, sizeof host_name, "localhost");
@@ -712,8 +713,11 @@ int cmd_run(int argc, char **argv) {
     c.ssh = ssh && *ssh ? ssh : "ssh -o BatchMode=yes";
     c.remote_bin = bin && *bin ? bin : self;
     snprintf(coord_tcp, sizeof coord_tcp, "tcp://*:%d", port_base);
+    if (!rc) rc = yt_curve_new(&curve, &err); /* one key pair per run: transport/sock.h */
+    c.plan.curve_public = curve.public_key;
+    c.plan.curve_secret = curve.secret_key;
     if (!rc) {
-      rc = yt_sock_bind(c.pull, coord_tcp, &err); /* a second endpoint on the same PULL */
+      rc = yt_sock_bind_curve(c.pull, coord_tcp, &curve, &err); /* a second endpoint on the same PULL */
       if (rc) yt_err_prefix(&err, "pick other ports with --port-base N: ");
     }
     snprintf(coord_tcp, sizeof coord_tcp, "tcp://%s:%d", advertise, port_base);

@@ -99,7 +99,33 @@ static int set_options(yt_sock *s, int hwm, int bind, yt_err *err) {
   return rc;
 }
 
+int yt_curve_new(yt_curve *k, yt_err *err) {
+  memset(k, 0, sizeof *k);
+  if (!zmq_has("curve"))
+    return yt_fail(err, YT_EUSAGE, "this libzmq was built without CURVE: tcp links between hosts cannot be encrypted");
+  if (zmq_curve_keypair(k->public_key, k->secret_key) != 0)
+    return yt_fail(err, YT_EIO, "cannot make a CURVE key pair: %s", zmq_strerror(zmq_errno()));
+  return YT_OK;
+}
+
+/* Server (bind) or client (connect) keys, before the bind or connect they apply to. */
+static int set_curve(yt_sock *s, const yt_curve *k, int bind, yt_err *err) {
+  int one = 1;
+  if (bind) {
+    int rc = setopt(s, ZMQ_CURVE_SERVER, "ZMQ_CURVE_SERVER", &one, sizeof one, err);
+    return rc ? rc : setopt(s, ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", k->secret_key, 40, err);
+  }
+  int rc = setopt(s, ZMQ_CURVE_SERVERKEY, "ZMQ_CURVE_SERVERKEY", k->public_key, 40, err);
+  if (!rc) rc = setopt(s, ZMQ_CURVE_PUBLICKEY, "ZMQ_CURVE_PUBLICKEY", k->public_key, 40, err);
+  return rc ? rc : setopt(s, ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", k->secret_key, 40, err);
+}
+
 int yt_sock_open(yt_sock **out, int kind, const char *endpoint, int bind, int hwm, yt_err *err) {
+  return yt_sock_open_curve(out, kind, endpoint, bind, hwm, NULL, err);
+}
+
+int yt_sock_open_curve(yt_sock **out, int kind, const char *endpoint, int bind, int hwm, const yt_curve *k,
+                       yt_err *err) {
   static const int ztype[] = {0, ZMQ_PUSH, ZMQ_PULL, ZMQ_PUB, ZMQ_SUB, ZMQ_PAIR};
   *out = NULL;
   if (kind < YT_PUSH || kind > YT_PAIR)
@@ -128,6 +154,7 @@ int yt_sock_open(yt_sock **out, int kind, const char *endpoint, int bind, int hw
   open_socks++;
   pthread_mutex_unlock(&ctx_lock);
   if ((rc = set_options(s, hwm, bind, err)) < 0) goto fail;
+  if (k && (rc = set_curve(s, k, bind, err)) < 0) goto fail;
   if (!bind) {
     rc = yt_sock_connect(s, endpoint, err);
     if (rc < 0) goto fail;
@@ -159,6 +186,11 @@ int yt_sock_bind(yt_sock *s, const char *endpoint, yt_err *err) {
   int e = zmq_errno();
   return yt_fail(err, YT_EIO, "%s socket: cannot bind %s: %s%s", kind_name(s->kind), endpoint, zmq_strerror(e),
                  hint(e));
+}
+
+int yt_sock_bind_curve(yt_sock *s, const char *endpoint, const yt_curve *k, yt_err *err) {
+  int rc = k ? set_curve(s, k, 1, err) : YT_OK; /* a listener takes the options as they are at its bind */
+  return rc ? rc : yt_sock_bind(s, endpoint, err);
 }
 
 const char *yt_sock_endpoint(const yt_sock *s) {

@@ -18,7 +18,7 @@
  * self-pipe: a blocking call returns YT_INTERRUPTED on EINTR, and yt_poll waits
  * on the pipe's fd beside the sockets.
  *
- * Not here: message layout (msg.h), endpoint planning (the launcher), CURVE. */
+ * Not here: message layout (msg.h), endpoint planning (the launcher). */
 #ifndef YT_SOCK_H
 #define YT_SOCK_H
 
@@ -54,12 +54,29 @@ int yt_ctx_term(yt_err *err);
  * (bind = 0) it to endpoint ("inproc://x", "ipc:///path", "tcp://host:port").
  * hwm >= 1 is the high-water mark in messages, for sending and receiving. */
 int yt_sock_open(yt_sock **s, int kind, const char *endpoint, int bind, int hwm, yt_err *err);
+
+/* CURVE for the tcp links of a run on several hosts. The launcher makes one
+ * key pair per run and hands it out in the plan (over ssh to other hosts);
+ * a binding socket is a CURVE server with its secret key, a connecting one a
+ * client that must know the server's public key. So the bytes on the wire are
+ * encrypted, and a process outside the run, not knowing the key, cannot
+ * complete a handshake to push or pull data. Keys are Z85 text. */
+typedef struct yt_curve {
+  char public_key[41], secret_key[41];
+} yt_curve;
+/* A fresh key pair; YT_EUSAGE when this libzmq was built without CURVE. */
+int yt_curve_new(yt_curve *k, yt_err *err);
+/* yt_sock_open with CURVE when k is not NULL. */
+int yt_sock_open_curve(yt_sock **s, int kind, const char *endpoint, int bind, int hwm, const yt_curve *k,
+                       yt_err *err);
 /* Connects an open socket to one more endpoint (a PUSH fanning out to several
  * bound PULLs, a SUB listening to several PUBs). */
 int yt_sock_connect(yt_sock *s, const char *endpoint, yt_err *err);
 /* Binds an open socket to one more endpoint (the coordinator's PULL takes
  * local replicas on ipc:// and remote ones on tcp://). */
 int yt_sock_bind(yt_sock *s, const char *endpoint, yt_err *err);
+/* The same as a CURVE server (k not NULL): only this endpoint takes CURVE. */
+int yt_sock_bind_curve(yt_sock *s, const char *endpoint, const yt_curve *k, yt_err *err);
 /* The endpoint as bound (the real port after "tcp://...:*") or as connected. */
 const char *yt_sock_endpoint(const yt_sock *s);
 /* Overrides the LINGER set at open: -1 = a close waits until every queued

@@ -38,6 +38,8 @@ typedef struct runner {
   yt_shm_pool *pool; /* big frames to peers on this host (transport/shm.h) */
   size_t pool_max_frame; /* largest frame built in the pool (alloc_frame) */
   int pool_tried, remote_out;
+  yt_curve curve; /* the run's keys when it spans hosts: every tcp link is CURVE */
+  int has_curve;
   int started, ctl_closed, may_exit;
   uint64_t seq;
   double t0, busy, blocked, last_stats;
@@ -360,6 +362,21 @@ static const char *my_host(cJSON *plan, const char *name, int replica) {
   return "local";
 }
 
+/* A socket of the data or control path: tcp:// ones are CURVE when the run has keys. */
+static int open_sock(runner *r, yt_sock **s, int kind, const char *ep, int bind, int hwm, yt_err *err) {
+  const yt_curve *k = r->has_curve && !strncmp(ep, "tcp://", 6) ? &r->curve : NULL;
+  return yt_sock_open_curve(s, kind, ep, bind, hwm, k, err);
+}
+
+static void read_curve(runner *r, cJSON *plan) {
+  const cJSON *pk = cJSON_GetObjectItem(plan, "curve_public"), *sk = cJSON_GetObjectItem(plan, "curve_secret");
+  if (!cJSON_IsString(pk) || !cJSON_IsString(sk) || strlen(pk->valuestring) != 40 || strlen(sk->valuestring) != 40)
+    return;
+  memcpy(r->curve.public_key, pk->valuestring, 41);
+  memcpy(r->curve.secret_key, sk->valuestring, 41);
+  r->has_curve = 1;
+}
+
 /* Sockets and parameters from the plan. */
 static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *err) {
   cJSON *nodes = cJSON_GetObjectItem(plan, "nodes"), *me = NULL;
@@ -394,7 +411,7 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
     if (!cJSON_IsString(ep)) return yt_fail(err, YT_ECORRUPT, "the plan has no endpoint for input %d", p);
     r->eos_expect[p] = cJSON_GetObjectItem(it, "eos")->valueint;
     if (r->eos_expect[p] > 0) r->node.inputs_connected |= 1u << p;
-    if ((rc = yt_sock_open(&r->in[p], YT_PULL, ep->valuestring, 1, cJSON_GetObjectItem(it, "hwm")->valueint, err))) {
+    if ((rc = open_sock(r, &r->in[p], YT_PULL, ep->valuestring, 1, cJSON_GetObjectItem(it, "hwm")->valueint, err))) {
       if (!strncmp(ep->valuestring, "tcp://", 6))
         snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), "%s",
                  " (another program or run may hold the port: pick others with `run --port-base N`)");
@@ -421,7 +438,7 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
       for (int i = 0; i < e->n; i++) {
         const char *ep = cJSON_GetArrayItem(eps, i)->valuestring;
         if (strncmp(ep, "ipc://", 6)) r->remote_out = 1;
-        if ((rc = yt_sock_open(&e->socks[i], YT_PUSH, ep, 0, hwm, err))) return rc;
+        if ((rc = open_sock(r, &e->socks[i], YT_PUSH, ep, 0, hwm, err))) return rc;
       }
     }
     p++;
@@ -544,7 +561,8 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
     const char *coord = cJSON_GetObjectItem(plan, "coord")->valuestring;
     const cJSON *ct = cJSON_GetObjectItem(plan, "coord_tcp");
     if (cJSON_IsString(ct) && strcmp(my_host(plan, name, replica), "local")) coord = ct->valuestring;
-    rc = yt_sock_open(&r.coord, YT_PUSH, coord, 0, 1000, &err);
+    read_curve(&r, plan);
+    rc = open_sock(&r, &r.coord, YT_PUSH, coord, 0, 1000, &err);
   }
   if (!rc) rc = setup(&r, plan, name, replica, &err);
   cJSON_Delete(plan);

@@ -4,7 +4,8 @@
  * removed at the end) and tcp://127.0.0.1:* ; every malformed header or zstd
  * frame gives its error text, also off the wire, and the socket stays usable;
  * HWM backpressure; PUSH load balancing; timeouts, EINTR and the self-pipe in
- * yt_poll; PUB/SUB after a bounded settle; bind/connect errors; context end.
+ * yt_poll; PUB/SUB after a bounded settle; CURVE keeps out clients without the
+ * run's keys; bind/connect errors; context end.
  * No test can hang: every receive and every wait has a timeout. */
 #include <dirent.h>
 #include <signal.h>
@@ -332,6 +333,48 @@ done:
   yt_sock_close(b);
 }
 
+/* CURVE (the tcp links of a run over several hosts): a server PULL takes what
+ * a client with the run's keys sends, and nothing from a plain client or one
+ * with other keys: they never complete a handshake, so their PUSH (IMMEDIATE:
+ * it queues only to connected peers) never gets room to send. */
+static void curve(void) {
+  yt_err err = {0};
+  yt_curve k, other;
+  int rc = yt_curve_new(&k, &err);
+  CHECK(rc == YT_OK, "curve keys: %s", err.msg);
+  if (rc) return;
+  CHECK(yt_curve_new(&other, &err) == YT_OK && strlen(k.public_key) == 40 && strlen(k.secret_key) == 40 &&
+            strcmp(k.public_key, other.public_key),
+        "two fresh key pairs differ, 40 Z85 characters each");
+  yt_sock *pull = NULL, *good = NULL, *plain = NULL, *wrong = NULL;
+  rc = yt_sock_open_curve(&pull, YT_PULL, "tcp://127.0.0.1:*", 1, 100, &k, &err);
+  if (!rc) rc = yt_sock_open(&plain, YT_PUSH, yt_sock_endpoint(pull), 0, 100, &err);
+  if (!rc) rc = yt_sock_open_curve(&wrong, YT_PUSH, yt_sock_endpoint(pull), 0, 100, &other, &err);
+  if (!rc) rc = yt_sock_open_curve(&good, YT_PUSH, yt_sock_endpoint(pull), 0, 100, &k, &err);
+  CHECK(rc == YT_OK, "curve sockets: %s", err.msg);
+  if (rc) goto done;
+  yt_msg m, back = {0};
+  yt_msg_init(&m, YT_MSG_DATA);
+  m.seq = 7;
+  CHECK(send_within(good, &m, &err) == YT_OK, "curve: a client with the run's keys sends: %s", err.msg);
+  CHECK(yt_sock_recv(pull, &back, WAIT_MS, &err) == YT_OK && back.seq == 7, "curve: the server receives it");
+  int sent_plain = 0, sent_wrong = 0, extra = 0;
+  for (int i = 0; i < 50; i++) { /* 0.5 s: a plain tcp connection would be up in well under that */
+    m.seq = 8;
+    sent_plain += yt_sock_send(plain, &m, YT_DONTWAIT, &err) == YT_OK;
+    sent_wrong += yt_sock_send(wrong, &m, YT_DONTWAIT, &err) == YT_OK;
+    extra += yt_sock_recv(pull, &back, 10, &err) == YT_OK;
+  }
+  CHECK(!sent_plain && !sent_wrong && !extra, "curve: a plain client sent %d, one with other keys %d, the server got %d",
+        sent_plain, sent_wrong, extra);
+  yt_msg_clear(&back);
+done:
+  yt_sock_close(good);
+  yt_sock_close(plain);
+  yt_sock_close(wrong);
+  yt_sock_close(pull);
+}
+
 static void pub_sub(const char *transport) {
   yt_err err = {0};
   yt_sock *pub = NULL, *sub = NULL;
@@ -493,6 +536,7 @@ int main(void) {
     load_balance(transports[i]);
     pub_sub(transports[i]);
   }
+  curve();
   pub_never_blocks();
   timeouts_and_signals();
   open_errors();
