@@ -9,8 +9,9 @@ pkgs=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-
       libzstd-dev libcjson-dev libopenblas-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # NumPy/protobuf cross-checks run on Debian's system python3; the zstd CLI
-  # makes compressed damage cases for the reader tests.
-  pkgs+=(python3 python3-numpy python3-protobuf zstd)
+  # makes compressed damage cases for the reader tests; test_hosts starts a
+  # private sshd on 127.0.0.1 to run graph nodes "on another host" over real ssh.
+  pkgs+=(python3 python3-numpy python3-protobuf zstd openssh-client openssh-server)
 fi
 
 missing=()

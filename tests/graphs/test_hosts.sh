@@ -127,4 +127,68 @@ expect "it names the port and says --port-base" has "$W/port.err" "tcp://\*:$((P
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 expect "nothing left running at the end" [ -z "$(remote_alive)$(ours)" ]
+
+# 7. real ssh: a private sshd on 127.0.0.1 (its keys in $W, nothing in ~/.ssh),
+# where this machine has one and we are root (setup.sh --test installs it)
+SSHD=/usr/sbin/sshd
+if [ ! -x "$SSHD" ] || [ "$(id -u)" -ne 0 ] || ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null; then
+    echo "note: real-ssh checks not run (they need root, ssh, ssh-keygen and $SSHD)"
+    finish
+    exit
+fi
+SPORT=$((PORT + 19))
+ssh-keygen -q -t ed25519 -N '' -f "$W/hostkey" && ssh-keygen -q -t ed25519 -N '' -f "$W/userkey"
+cp "$W/userkey.pub" "$W/authorized_keys"
+mkdir -p /run/sshd
+cat >"$W/sshd_config" <<CONF
+Port $SPORT
+ListenAddress 127.0.0.1
+HostKey $W/hostkey
+AuthorizedKeysFile $W/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+UsePAM no
+PidFile $W/sshd.pid
+CONF
+"$SSHD" -f "$W/sshd_config" -E "$W/sshd.log"
+trap 'kill "$(cat "$W/sshd.pid" 2>/dev/null)" 2>/dev/null; cleanup' EXIT
+export YT_FLOW_SSH="ssh -p $SPORT -i $W/userkey -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes"
+up=0
+for _ in $(seq 50); do $YT_FLOW_SSH 127.0.0.1 true 2>/dev/null && { up=1; break; }; sleep 0.2; done
+expect "a private sshd takes our key" [ "$up" -eq 1 ]
+real_alive() { pgrep -f "^$YT_BIN node - "; } # what sshd started, whoever its parent is now
+sed 's/127\.0\.0\.[23]/127.0.0.1/g' "$W/frames.flow" >"$W/frames_ssh.flow"
+hrun "$W/frames_ssh.flow" --summary "$W/frames_ssh.json" 2>"$W/frames_ssh.err"
+expect "over real ssh: a frame pipeline over two 'hosts': exit 0" [ $? -eq 0 ]
+summary_ok "over real ssh" "$W/frames_ssh.json"
+sed 's/127\.0\.0\.2/127.0.0.1/' "$W/kill.flow" >"$W/kill_ssh.flow"
+# kill -9 of the remote process itself (not the ssh client): ssh reports 255
+hrun "$W/kill_ssh.flow" 2>"$W/kill_ssh.err" &
+rp=$!
+victim=
+for _ in $(seq 100); do victim=$(pgrep -f "^$YT_BIN node - src 0"); [ -n "$victim" ] && break; sleep 0.1; done
+sleep 0.5
+[ -n "$victim" ] && kill -KILL $victim
+wait $rp
+expect "over real ssh: kill -9 of the remote replica fails the run naming it" \
+    has "$W/kill_ssh.err" "ERROR: from node src\[0\] \(synth_source\): exited with status 255 on host 127.0.0.1"
+# Ctrl-C drains through ssh: the remote source stops, the accounting is exact
+hrun "$W/kill_ssh.flow" --summary "$W/drain_ssh.json" 2>"$W/drain_ssh.err" &
+rp=$!
+for _ in $(seq 100); do [ -n "$(pgrep -f "^$YT_BIN node - src 0")" ] && break; sleep 0.1; done
+sleep 1
+kill -INT $(pgrep -f "^$YT_BIN run .*kill_ssh.flow") # the launcher, not the timeout around it
+wait $rp
+expect "over real ssh: Ctrl-C drains: exit 0" [ $? -eq 0 ]
+summary_ok "over real ssh: drained" "$W/drain_ssh.json"
+# the launcher killed -9: ssh's stdin closes, the remote replicas see their control pipe end
+hrun "$W/kill_ssh.flow" 2>/dev/null &
+rp=$!
+for _ in $(seq 100); do [ -n "$(pgrep -f "^$YT_BIN node - src 0")" ] && break; sleep 0.1; done
+kill -KILL $(pgrep -f "^$YT_BIN run .*kill_ssh.flow")
+wait $rp 2>/dev/null
+for _ in $(seq 100); do [ -z "$(real_alive)" ] && break; sleep 0.1; done
+expect "over real ssh: with the launcher killed -9, the remote replicas exit" [ -z "$(real_alive)" ]
 finish
