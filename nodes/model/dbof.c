@@ -7,7 +7,18 @@
  *   -> sigmoid|relu6 -> MoE head (moe.c).
  *
  * Batch norms are per column over all rows (B*S rows for the two frame-level
- * ones), no L2 except the MoE's. Not here: the layers (layers.c). */
+ * ones), no L2 except the MoE's. Not here: the layers (layers.c).
+ *
+ * hidden1_bn/moving_mean is not TF's moving average of the batch means of
+ * hz = pooled hidden1_weights but the moving average of pooled's batch means
+ * times the current hidden1_weights: the same for fixed weights, and the mean
+ * the current weights give when they move. pooled (max or mean of sigmoids)
+ * sits far from 0 (|mean| 0.6 per column against 0.06 across videos), so
+ * hz's mean lives in the weights, and batch norm leaves it free in training:
+ * Adam moves it 0.2-0.5 standard deviations a step, and TF's average lagged
+ * 2-3.5 of them behind (bench_frame_models.sh, 20-60 frames: eval GAP 0.10
+ * with training-batch GAP 0.65; 0.65 with this). The moving variance stays
+ * TF's: it lags little and mattered nothing there. */
 #include "model/model_impl.h"
 #include "model/vlad.h"
 
@@ -30,6 +41,9 @@ typedef struct {
   float *h_mean, *h_rstd;         /* (H) */
   float *pooled, *dpooled;        /* (max_batch, K) */
   float *hz, *h, *dh, *dhy, *dhz; /* (max_batch, H): pooled hidden1_weights (+ biases); activation */
+  float *ones;                    /* (max_batch): 1.0, for column sums (batch norm only) */
+  float *psum, *pmean;            /* (K): pooled's batch sum; its moving mean (batch norm only) */
+  int pmean_set;                  /* pmean holds a first batch's mean (not saved: restarts at a resume) */
   yt_moe_head head;
 } dbof_state;
 
@@ -80,6 +94,11 @@ static int build(yt_model *m, yt_err *err) {
     if (!(s->c_mean = falloc(m, K, err)) || !(s->c_rstd = falloc(m, K, err))) return YT_ENOMEM;
     if (!(s->h_mean = falloc(m, H, err)) || !(s->h_rstd = falloc(m, H, err))) return YT_ENOMEM;
     if (!(s->dhz = falloc(m, B * H, err))) return YT_ENOMEM;
+    float *one = yt_model_alloc_host(m, B * sizeof(float), err); /* lives with the model: upload is async */
+    if (!one || !(s->ones = falloc(m, B, err))) return YT_ENOMEM;
+    if (!(s->psum = falloc(m, K, err)) || !(s->pmean = falloc(m, K, err))) return YT_ENOMEM;
+    for (size_t b = 0; b < B; b++) one[b] = 1.0f;
+    m->be->upload(s->ones, one, B * sizeof(float));
   }
   if (!(s->z = falloc(m, N * K, err)) || !(s->a = falloc(m, N * K, err))) return YT_ENOMEM;
   if (!(s->g1 = falloc(m, N * K, err)) || !(s->g2 = falloc(m, N * K, err))) return YT_ENOMEM;
@@ -101,6 +120,21 @@ static void act_backward(yt_model *m, int act, float *dx, const float *dout, con
     m->be->relu6_backward(dx, dout, out, n);
   else
     m->be->sigmoid_backward(dx, dout, out, n);
+}
+
+/* Training, batch norm: hidden1_bn/moving_mean = pmean hidden1_weights after
+ * pmean -= (pmean - batch mean of pooled) (1 - decay), as layers.c averages
+ * (the first batch sets pmean). decay 1 leaves it alone, as TF.
+ * pooled (B,K)  pmean (K)  hidden1_weights (K,H)  moving_mean (H) */
+static void hidden_moving_mean(yt_model *m, dbof_state *s, int B) {
+  float momentum = s->pmean_set ? (float)(1.0 - (double)m->cfg.batch_norm_decay) : 1.0f;
+  // ones (1,B)  pooled (B,K)  psum (1,K)
+  m->be->matmul_forward(s->psum, s->ones, s->pooled, NULL, 1, B, s->K);
+  m->be->axpy(s->pmean, -momentum, s->pmean, (size_t)s->K);
+  m->be->axpy(s->pmean, momentum / (float)B, s->psum, (size_t)s->K);
+  s->pmean_set = 1;
+  // pmean (1,K)  hidden1_weights (K,H)  moving_mean (1,H)
+  m->be->matmul_forward(yt_model_p(m, s->h_bn + 2), s->pmean, yt_model_p(m, s->hw), NULL, 1, s->K, s->H);
 }
 
 /* A batch norm's four tensors from its first index. */
@@ -136,8 +170,12 @@ static void forward(yt_model *m, const float *x, const int32_t *num_frames, int 
   // pooled (B,K)  hidden1_weights (K,H)  hz, h (B,H)
   m->be->matmul_forward(s->hz, s->pooled, yt_model_p(m, s->hw), s->bn ? NULL : yt_model_p(m, s->hb), B, K, H);
   if (s->bn) {
-    m->be->batchnorm_forward(s->h, s->h_mean, s->h_rstd, BN_ARGS(s->h_bn), s->hz, BN_AFFINE(s->h_bn), B, H,
-                         training, m->cfg.batch_norm_decay);
+    /* moving_mean: hidden_moving_mean, when the averages move at all */
+    int project = training && m->cfg.batch_norm_decay < 1.0f;
+    m->be->batchnorm_forward(s->h, s->h_mean, s->h_rstd, project ? NULL : yt_model_p(m, s->h_bn + 2),
+                             yt_model_p(m, s->h_bn + 3), s->hz, BN_AFFINE(s->h_bn), B, H, training,
+                             m->cfg.batch_norm_decay);
+    if (project) hidden_moving_mean(m, s, B);
     act_forward(m, s->act, s->h, s->h, (size_t)B * H);
   } else {
     act_forward(m, s->act, s->h, s->hz, (size_t)B * H);
