@@ -3,9 +3,9 @@
 # Generates a small frame-level corpus (train and validate, the same concept),
 # reads it back with `dump`, streams it through graphs/read_frames.flow (one
 # process per node over ZeroMQ) and copies it with graphs/copy.flow, and says
-# trains a small DbofModel on it (graphs/quickstart.flow), evaluates it
-# (graphs/eval.flow: the starter's eval lines, GAP), writes a Kaggle CSV
-# (graphs/infer.flow) and a bundle, and says where everything is.
+# trains a small DbofModel on it, evaluates it (the starter's eval lines, GAP)
+# and writes a Kaggle CSV, all in one graph (graphs/quickstart.flow), makes a
+# bundle, and says where everything is.
 set -eu  # no pipefail: `dump | head` ends dump with SIGPIPE, by design
 cd "$(dirname "$0")/.."
 BIN=build/yt8m-flow
@@ -29,17 +29,13 @@ $BIN run graphs/copy.flow --set input_data_pattern="$OUT/data/*.tfrecord" --set 
 for f in "$OUT"/data/*.tfrecord; do cmp "$f" "$OUT/copy/$(basename "$f")"; done
 echo "copy: every shard byte-identical"
 echo
-echo "== 4/6 train a small DbofModel for about a minute (graphs/quickstart.flow) =="
-$BIN run graphs/quickstart.flow --set train_data_pattern="$OUT/data/train*.tfrecord" --set train_dir="$OUT/train" \
-    --summary "$OUT/train.json"
+echo "== 4/6 train a small DbofModel for about a minute, then evaluate it and write a Kaggle CSV: one graph =="
+echo "   (graphs/quickstart.flow: train -> its final checkpoint -> infer -> metrics -> csv_sink)"
+$BIN run graphs/quickstart.flow --set train_data_pattern="$OUT/data/train*.tfrecord" \
+    --set eval_data_pattern="$OUT/data/validate*.tfrecord" --set train_dir="$OUT/train" \
+    --set output_file="$OUT/predictions.csv" --set eval_output_file="$OUT/eval.json" --summary "$OUT/train.json"
 echo
-echo "== 5/6 evaluate it (graphs/eval.flow), write a Kaggle CSV (graphs/infer.flow) and a bundle =="
-FRAME=(--set level=frame --set feature_names=rgb,audio --set feature_sizes=1024,128 --set dtype=uint8
-       --set batch_size=64 --set deq.num_classes=100)
-$BIN run graphs/eval.flow --set eval_data_pattern="$OUT/data/validate*.tfrecord" --set train_dir="$OUT/train" \
-    "${FRAME[@]}" --set eval.num_classes=100 --set output_file="$OUT/eval.json" --quiet
-$BIN run graphs/infer.flow --set input_data_pattern="$OUT/data/validate*.tfrecord" --set train_dir="$OUT/train" \
-    "${FRAME[@]}" --set output_file="$OUT/predictions.csv" --quiet
+echo "== 5/6 the CSV's first lines, and a bundle of the model =="
 head -3 "$OUT/predictions.csv" | cut -c1-160
 $BIN bundle "$OUT/train" -o "$OUT/model.tgz"
 echo
@@ -48,6 +44,7 @@ echo "corpus:     $OUT/data (train0000..0003.tfrecord, validate0000.tfrecord)"
 echo "vocabulary: $OUT/data/vocabulary.csv"
 echo "generator:  $OUT/data/generator.json (parameters and the oracle GAP per split)"
 echo "summaries:  $OUT/read_frames.json, $OUT/copy.json, $OUT/train.json (per-node counts, exactly-once accounting)"
+echo "eval events: $(ls "$OUT"/train/eval/events.out.tfevents.* | head -1)"
 echo "model:      $OUT/train (model.ckpt-N.safetensors, model_flags.json), bundle $OUT/model.tgz"
 echo "events:     $(ls "$OUT"/train/events.out.tfevents.* | head -1) (tensorboard --logdir $OUT/train)"
 echo "eval:       $OUT/eval.json (GAP, Hit@1, PERR, mAP; oracle GAP in $OUT/data/generator.json)"

@@ -8,7 +8,8 @@
  * eval.py --use_EMA, REFERENCE.md 6.1).
  * Not here: metrics (the metrics node), the CSV (csv_sink).
  *
- * Pads: in "batch"; out "predictions".
+ * Pads: in "batch", model "model" (optional: train's final checkpoint, so
+ * that one graph trains and then evaluates); out "predictions".
  *
  *   node infer : infer x2 { train_dir = "runs/moe" }
  *   batch -> infer -> eval
@@ -135,9 +136,9 @@ static int open_model(infer_state *s, const char *train_dir, const char *tgz, yt
   return rc;
 }
 
-static int init(yt_node *n, yt_err *err) {
+static int load(yt_node *n, const char *train_dir, const char *tgz, yt_err *err) {
   infer_state *s = n->state;
-  int rc = open_model(s, yt_param_str(&n->params, "train_dir"), yt_param_str(&n->params, "input_model_tgz"), err);
+  int rc = open_model(s, train_dir, tgz, err);
   if (rc < 0) return rc;
   s->ckpt = s->m[0].ckpt;
   for (int i = 0; i < s->nm; i++) {
@@ -173,6 +174,30 @@ static int init(yt_node *n, yt_err *err) {
   for (int i = 0; n->replica == 0 && s->nm > 1 && i < s->nm; i++)
     fprintf(stderr, "infer: %s: member %d %s, weight %g\n", s->source, i, s->m[i].cfg.model, s->m[i].w);
   return YT_OK;
+}
+
+/* With the "model" pad connected the model comes from a train node of the
+ * same graph once it has finished (its final checkpoint); the runner reads
+ * that pad to its end before any batch (yt_pad_def.first). */
+static int init(yt_node *n, yt_err *err) {
+  if (n->inputs_connected & (1u << 1)) return YT_OK;
+  return load(n, yt_param_str(&n->params, "train_dir"), yt_param_str(&n->params, "input_model_tgz"), err);
+}
+
+/* {"train_dir": DIR, "step": N} from train's "model" pad */
+static int model_arrived(yt_node *n, const yt_msg *m, yt_err *err) {
+  infer_state *s = n->state;
+  const char *json;
+  size_t len;
+  int rc = yt_metrics_decode(m, &json, &len, err);
+  if (rc < 0) return rc;
+  cJSON *o = cJSON_ParseWithLength(json, len);
+  const cJSON *dir = cJSON_GetObjectItem(o, "train_dir");
+  if (!cJSON_IsString(dir)) rc = yt_fail(err, YT_ECORRUPT, "infer: a message on 'model' without a train_dir");
+  else if (s->nm) rc = yt_fail(err, YT_EUSAGE, "infer: a second model arrived on 'model' (connect one train node)");
+  else rc = load(n, dir->valuestring, "", err);
+  cJSON_Delete(o);
+  return rc;
 }
 
 static int build(infer_state *s, int B, yt_err *err) {
@@ -214,8 +239,11 @@ static int forward(infer_state *s, int B, yt_err *err) {
 }
 
 static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
-  (void)pad;
   infer_state *s = n->state;
+  if (pad == 1) return model_arrived(n, m, err);
+  if (!s->nm)
+    return yt_fail(err, YT_EUSAGE, "infer: batches arrived but no model did on 'model': its train node wrote no "
+                   "checkpoint (did any batch reach it?)");
   yt_batch bt;
   int rc = yt_batch_decode(&bt, m, err);
   if (rc < 0) return rc;
@@ -253,8 +281,10 @@ static void fini(yt_node *n) {
 const yt_node_def yt_node_infer = {
     .name = "infer",
     .summary = "runs a trained model (train_dir or bundle) and emits per-video predictions",
-    .inputs = {{"in", "batch", "batches from batcher"}},
-    .n_inputs = 1,
+    .inputs = {{"in", "batch", "batches from batcher"},
+               {"model", "model", "optional: the model a train node of this graph ends with (then train_dir "
+                "and input_model_tgz are not used); read before any batch", .optional = true, .first = true}},
+    .n_inputs = 2,
     .outputs = {{"out", "predictions", "num_classes scores per video, with id and labels"}},
     .n_outputs = 1,
     .params = params,

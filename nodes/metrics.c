@@ -75,6 +75,20 @@ static int emit_scalars(yt_node *n, long long step, const char *const *tags, con
   return rc;
 }
 
+/* The predictions again on pad "out", when it is connected (a csv_sink after
+ * the metrics): the records go on, so this node is no sink then (node.h). */
+static int pass_on(yt_node *n, const yt_msg *m, yt_err *err) {
+  if (n->outputs_unconnected & (1u << 1)) return YT_OK;
+  yt_msg c;
+  yt_msg_init(&c, m->type);
+  c.records = m->records;
+  int rc = YT_OK;
+  for (size_t i = 0; i < m->nframes && !rc; i++) rc = yt_msg_add(&c, m->frames[i].data, m->frames[i].len, err);
+  if (!rc) return yt_node_emit(n, 1, &c, err);
+  yt_msg_clear(&c);
+  return rc;
+}
+
 static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   (void)pad;
   metrics_state *s = n->state;
@@ -118,6 +132,7 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   rc = emit_scalars(n, s->m.examples, tags, v, 4, err);
 out:
   yt_batch_free(&bt);
+  if (!rc) rc = pass_on(n, m, err);
   return rc;
 }
 
@@ -163,8 +178,9 @@ const yt_node_def yt_node_metrics = {
     .summary = "Hit@1, PERR, GAP and mAP of predictions, with the starter code's eval log lines",
     .inputs = {{"in", "predictions", "predictions with labels (infer, ensemble)"}},
     .n_inputs = 1,
-    .outputs = {{"metrics", "metrics", "eval scalars (the reference's TensorBoard tags)"}},
-    .n_outputs = 1,
+    .outputs = {{"metrics", "metrics", "eval scalars (the reference's TensorBoard tags)"},
+                {"out", "predictions", "the predictions, passed on unchanged (optional: e.g. to a csv_sink)"}},
+    .n_outputs = 2,
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .state_size = sizeof(metrics_state),

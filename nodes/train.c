@@ -440,6 +440,17 @@ static int flush(yt_node *n, yt_err *err) {
           s->examples, secs, secs > 0 ? s->examples / secs : 0.0, s->step);
   yt_node_count(n, "global_step", (uint64_t)s->step);
   yt_node_count(n, "examples", (uint64_t)s->examples);
+  if (!rc && !(n->outputs_unconnected & (1u << 1))) { /* the final checkpoint, for an infer node downstream */
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "train_dir", yt_param_str(&n->params, "train_dir"));
+    cJSON_AddNumberToObject(o, "step", (double)s->step);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    yt_msg msg;
+    rc = text ? yt_metrics_msg(&msg, text, err) : yt_fail(err, YT_ENOMEM, "out of memory");
+    if (!rc) rc = yt_node_emit(n, 1, &msg, err);
+    free(text);
+  }
   return rc;
 }
 
@@ -458,8 +469,9 @@ const yt_node_def yt_node_train = {
     .summary = "trains a model (Logistic, MoE, FrameLevelLogistic, DBoF, NetVLAD) as the starter's train.py",
     .inputs = {{"in", "batch", "batches from batcher (float32, or uint8 frames)"}},
     .n_inputs = 1,
-    .outputs = {{"metrics", "metrics", "per-step loss, Hit@1, PERR, GAP, examples/s, learning rate"}},
-    .n_outputs = 1,
+    .outputs = {{"metrics", "metrics", "per-step loss, Hit@1, PERR, GAP, examples/s, learning rate"},
+                {"model", "model", "at the end, the final checkpoint's train_dir and step (for infer.model)"}},
+    .n_outputs = 2,
     .params = params,
     .n_params = sizeof params / sizeof params[0],
     .blas_threads = true,

@@ -64,9 +64,9 @@ static int is_source(const yt_node_def *d) {
   return 1;
 }
 
-static int is_sink(const yt_node_def *d) {
-  for (int i = 0; i < d->n_outputs; i++)
-    if (yt_pad_carries_records(d->outputs[i].type)) return 0;
+static int is_sink(const yt_node *n) {
+  for (int i = 0; i < n->def->n_outputs; i++)
+    if (yt_pad_carries_records(n->def->outputs[i].type) && !(n->outputs_unconnected & (1u << i))) return 0;
   return 1;
 }
 
@@ -94,7 +94,7 @@ int yt_node_account_in(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   n->counts.in_msgs++;
   n->counts.in_records += m->records;
   n->counts.in_bytes += msg_bytes(m);
-  if (pad >= 0 && pad < n->def->n_inputs && yt_pad_carries_records(n->def->inputs[pad].type) && is_sink(n->def))
+  if (pad >= 0 && pad < n->def->n_inputs && yt_pad_carries_records(n->def->inputs[pad].type) && is_sink(n))
     return account(m, &n->counts.consumed, &n->counts.consumed_hash, err);
   return YT_OK;
 }

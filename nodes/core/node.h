@@ -46,6 +46,8 @@ typedef struct yt_pad_def {
   const char *type; /* "records", "videos", "batch", "predictions", "metrics", "any" */
   const char *help;
   bool optional;    /* an input the graph may leave unconnected (yt_node.inputs_connected says) */
+  bool first;       /* an input read to its end of stream before any other input is read (a
+                       model that must arrive before the records it scores: infer's "model") */
 } yt_pad_def;
 
 #define YT_MAX_PADS 4
@@ -92,6 +94,8 @@ struct yt_node {
   int replica;      /* 0 .. replicas-1 */
   int replicas;
   unsigned inputs_connected; /* bit p: input pad p has an edge (set before init) */
+  unsigned outputs_unconnected; /* bit p: output pad p has no edge: what it would carry ends here, so a
+                                   node whose record outputs are all unconnected counts as a sink */
   yt_params params;
   void *state;
   yt_node_counts counts;

@@ -424,6 +424,7 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
     int ne = cJSON_GetArraySize(it), k = 0;
     r->out[p] = calloc((size_t)ne + 1, sizeof(out_edge));
     r->n_out[p] = ne;
+    if (!ne) r->node.outputs_unconnected |= 1u << p;
     cJSON *je;
     cJSON_ArrayForEach(je, it) {
       out_edge *e = &r->out[p][k++];
@@ -499,9 +500,11 @@ static int run_consumer(runner *r, yt_err *err) {
   int rc = YT_OK;
   for (;;) {
     yt_pollitem items[YT_MAX_PADS + 1];
-    int pads[YT_MAX_PADS], n = 0;
+    int pads[YT_MAX_PADS], n = 0, first = -1;
+    for (int p = 0; p < d->n_inputs && first < 0; p++) /* node.h: yt_pad_def.first */
+      if (d->inputs[p].first && r->eos_seen[p] < r->eos_expect[p]) first = p;
     for (int p = 0; p < d->n_inputs; p++)
-      if (r->eos_seen[p] < r->eos_expect[p]) {
+      if (r->eos_seen[p] < r->eos_expect[p] && (first < 0 || p == first)) {
         pads[n] = p;
         items[n++] = (yt_pollitem){r->in[p], -1, YT_POLLIN, 0};
       }
