@@ -256,7 +256,7 @@ static int crosses(const yt_plan *p, int node, int rep, int pad) {
 }
 
 /* Endpoints of every input pad of every replica: bind[] for the replica,
- * connect[] for its producers. Index (node, rep, pad) -> ports[] slot. */
+ * connect[] for its producers; slot first[node] + rep * YT_MAX_PADS + pad. */
 typedef struct endpoints {
   size_t *first; /* per node: the slot of (node, 0, 0) */
   char (*bind)[300], (*connect)[300];

@@ -380,12 +380,10 @@ static void read_curve(runner *r, cJSON *plan) {
 /* Sockets and parameters from the plan. */
 static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *err) {
   cJSON *nodes = cJSON_GetObjectItem(plan, "nodes"), *me = NULL;
-  int idx = 0;
   cJSON *it;
   cJSON_ArrayForEach(it, nodes) {
     cJSON *nm = cJSON_GetObjectItem(it, "name");
     if (cJSON_IsString(nm) && !strcmp(nm->valuestring, name)) { me = it; break; }
-    idx++;
   }
   if (!me) return yt_fail(err, YT_EUSAGE, "node '%s' is not in the plan", name);
   const char *type = cJSON_GetObjectItem(me, "type")->valuestring;
@@ -404,7 +402,6 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
     if ((rc = yt_params_set(&r->node.params, it->string, it->valuestring, err))) return rc;
   }
   if ((rc = yt_params_complete(&r->node.params, err))) return rc;
-  (void)idx;
   int p = 0;
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "inputs")) {
     const cJSON *ep = cJSON_GetArrayItem(cJSON_GetObjectItem(it, "bind"), replica);
