@@ -148,7 +148,10 @@ static void exec_remote(coord *c, const replica *r, const char *host, int blas1)
   shell_quote(qcwd, sizeof qcwd, cwd);
   shell_quote(qbin, sizeof qbin, c->remote_bin);
   shell_quote(qname, sizeof qname, node_name(c, r->node));
-  snprintf(cmd, sizeof cmd, "cd %s && exec env%s %s node - %s %d", qcwd, blas1 ? " OPENBLAS_NUM_THREADS=1" : "",
+  const char *timeout = getenv("OPENBLAS_THREAD_TIMEOUT"); /* as spawn() sets it locally */
+  char blas[64];
+  snprintf(blas, sizeof blas, " OPENBLAS_THREAD_TIMEOUT=%d", timeout ? atoi(timeout) : 4);
+  snprintf(cmd, sizeof cmd, "cd %s && exec env%s %s node - %s %d", qcwd, blas1 ? " OPENBLAS_NUM_THREADS=1" : blas,
            qbin, qname, r->index);
   char words[1024], *argv[64];
   snprintf(words, sizeof words, "%s", c->ssh);
@@ -181,6 +184,11 @@ static int spawn(coord *c, const char *self) {
       int blas1 = def && !def->blas_threads; /* node.h: blas_threads */
       if (host) exec_remote(c, r, host, blas1);
       if (blas1) setenv("OPENBLAS_NUM_THREADS", "1", 1);
+      /* OpenBLAS's idle threads spin in sched_yield for 2^28 cycles (about
+       * 0.1 s) after every sgemm, taking the core from the backend's worker
+       * pool (backend/cpu/parallel.h) and the graph's other processes; 4, the
+       * least it takes, sends them to sleep at once (a user's value wins) */
+      else setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
       char rep[16];
       snprintf(rep, sizeof rep, "%d", r->index);
       execl(self, "yt8m-flow", "node", plan, node_name(c, r->node), rep, (char *)NULL);

@@ -54,7 +54,9 @@ typedef struct train_state {
   const char *train_dir;
   char feature_names[256], feature_sizes[128];
   int resumed, done, log_every;
-  double t_start;
+  double t_start;    /* the first step's start, after the model is built */
+  double t_last;     /* the latest step's end */
+  double build_secs; /* building (and restoring) the model, outside [t_start, t_last] */
 } train_state;
 
 static const yt_param_def params[] = {
@@ -371,9 +373,13 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
     yt_batch_free(&bt);
     return YT_OK;
   }
+  if (!s->model) {
+    double b0 = now();
+    if ((rc = build(n, (int)bt.n, err)) < 0) goto out;
+    s->build_secs = now() - b0;
+  }
   double t0 = now();
   if (!s->t_start) s->t_start = t0;
-  if (!s->model && (rc = build(n, (int)bt.n, err)) < 0) goto out;
   if ((int)bt.n > s->max_batch) {
     rc = yt_fail(err, YT_EINVAL,
                  "a batch of %u videos after batches of %d: the model's buffers are sized by the first batch "
@@ -403,7 +409,8 @@ static int process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
   if (s->ema_halflife) yt_ema_step(&s->ema, s->model); /* after the step, as the winner's separate run */
   s->step++;
   s->examples += B;
-  double eps = B / (now() - t0);
+  s->t_last = now();
+  double eps = B / (s->t_last - t0);
   yt_batch_metrics bm, *bmp = NULL;
   if (s->step % 10 == 0) {
     if ((rc = yt_batch_metrics_train(&bm, s->probs, s->in.labels, B, s->cfg.num_classes, 20, loss, err)) < 0)
@@ -434,10 +441,17 @@ static int flush(yt_node *n, yt_err *err) {
     fprintf(stderr, "train: no batches arrived: nothing trained, no checkpoint written\n");
     return YT_OK;
   }
+  double s0 = now();
   int rc = s->step != s->saved_step ? save(n, err) : YT_OK;
-  double secs = s->t_start ? now() - s->t_start : 0;
+  double save_secs = now() - s0;
+  /* the training loop's time, first step to last (input waits and intermediate
+   * checkpoints included), as a training loop's clock would read; building the
+   * model and the final checkpoint are said apart */
+  double secs = s->t_start && s->t_last > s->t_start ? s->t_last - s->t_start : 0;
   fprintf(stderr, "train: %" PRId64 " examples in %.1f s (%.1f examples/s), global step %" PRId64 "\n",
           s->examples, secs, secs > 0 ? s->examples / secs : 0.0, s->step);
+  fprintf(stderr, "train: model built in %.2f s, final checkpoint in %.2f s (not counted above)\n", s->build_secs,
+          save_secs);
   yt_node_count(n, "global_step", (uint64_t)s->step);
   yt_node_count(n, "examples", (uint64_t)s->examples);
   if (!rc && !(n->outputs_unconnected & (1u << 1))) { /* the final checkpoint, for an infer node downstream */

@@ -14,11 +14,62 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/cpu/parallel.h"
+
 enum { COLS = 256 };
+
+/* The elementwise layers over a whole batch ([B, C] and wider: the MoE's
+ * gates and experts are 2.5M values at batch 128) run on the CPU backend's
+ * worker pool in slices; each element or row is computed as in one thread,
+ * so the bits do not change. Below PAR_ELEMS values per thread, one thread. */
+enum { PAR_ELEMS = 1 << 15 };
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
 /* ---- matmul ------------------------------------------------------------- */
+
+/* Every sgemm below is cut into column slices (or row slices, when there are
+ * few columns) of at least GEMM_MIN_COLS, one per thread of the CPU backend's
+ * pool, each a single-threaded OpenBLAS call (parallel.c turns OpenBLAS's
+ * own threads off). One pool on the cores instead of two: a step's Adam and
+ * softmax passes and its sgemms share the same threads. */
+enum { GEMM_MIN_COLS = 64, GEMM_MIN_MACS = 1 << 20 };
+
+typedef struct {
+  CBLAS_TRANSPOSE ta, tb;
+  int M, N, K; /* C (M,N) += op(A) (M,K) op(B) (K,N) */
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+  int lda, ldb, ldc;
+} gemm_job;
+
+static void gemm_cols(void *ctx, size_t lo, size_t hi) { /* columns lo..hi-1 of C */
+  const gemm_job *g = ctx;
+  const float *B = g->tb == CblasNoTrans ? g->B + lo : g->B + lo * (size_t)g->ldb;
+  cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->M, (int)(hi - lo), g->K, g->alpha, g->A, g->lda, B, g->ldb,
+              g->beta, g->C + lo, g->ldc);
+}
+
+static void gemm_rows(void *ctx, size_t lo, size_t hi) { /* rows lo..hi-1 of C */
+  const gemm_job *g = ctx;
+  const float *A = g->ta == CblasNoTrans ? g->A + lo * (size_t)g->lda : g->A + lo;
+  cblas_sgemm(CblasRowMajor, g->ta, g->tb, (int)(hi - lo), g->N, g->K, g->alpha, A, g->lda, g->B, g->ldb,
+              g->beta, g->C + lo * (size_t)g->ldc, g->ldc);
+}
+
+/* C = alpha op(A) op(B) + beta C, row-major, on the pool */
+static void sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  gemm_job g = {ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+  int threads = (double)M * N * K >= GEMM_MIN_MACS ? yt_cpu_threads() : 1;
+  if (threads > 1 && N >= threads * GEMM_MIN_COLS)
+    yt_parallel_for((size_t)N, 16, GEMM_MIN_COLS, gemm_cols, &g);
+  else if (threads > 1 && M >= threads * 16)
+    yt_parallel_for((size_t)M, 1, 16, gemm_rows, &g);
+  else
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 // x (N,D)  w (D,K)  bias (K)  out (N,K)
 void yt_matmul_forward(float *out, const float *x, const float *w, const float *bias, int N, int D, int K) {
@@ -29,18 +80,15 @@ void yt_matmul_forward(float *out, const float *x, const float *w, const float *
     if (!bias) memset(out, 0, (size_t)N * K * sizeof *out);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, D, 1.0f, x, D, w, K, bias ? 1.0f : 0.0f, out,
-              K);
+  sgemm(CblasNoTrans, CblasNoTrans, N, K, D, 1.0f, x, D, w, K, bias ? 1.0f : 0.0f, out, K);
 }
 
 // dout (N,K)  x (N,D)  w (D,K)  dx (N,D)  dw (D,K)  dbias (K)
 void yt_matmul_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x, const float *w,
                         int N, int D, int K) {
   if (N <= 0 || K <= 0) return;
-  if (dx && D > 0)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, K, 1.0f, dout, K, w, K, 1.0f, dx, D);
-  if (dw && D > 0)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, K, N, 1.0f, x, D, dout, K, 1.0f, dw, K);
+  if (dx && D > 0) sgemm(CblasNoTrans, CblasTrans, N, D, K, 1.0f, dout, K, w, K, 1.0f, dx, D);
+  if (dw && D > 0) sgemm(CblasTrans, CblasNoTrans, D, K, N, 1.0f, x, D, dout, K, 1.0f, dw, K);
   if (dbias) {
     for (int k0 = 0; k0 < K; k0 += COLS) {
       int kn = imin(COLS, K - k0);
@@ -56,9 +104,21 @@ void yt_matmul_backward(float *dx, float *dw, float *dbias, const float *dout, c
 
 /* ---- activations ---------------------------------------------------------- */
 
+typedef struct {
+  float *out;
+  const float *x;
+  int K;
+} rows_job;
+
+static void sigmoid_range(void *ctx, size_t lo, size_t hi) {
+  const rows_job *j = ctx;
+  for (size_t i = lo; i < hi; i++) j->out[i] = 1.0f / (1.0f + expf(-j->x[i]));
+}
+
 // x, out (n)
 void yt_sigmoid_forward(float *out, const float *x, size_t n) {
-  for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-x[i]));
+  rows_job j = {out, x, 1};
+  yt_parallel_for(n, 16, PAR_ELEMS, sigmoid_range, &j);
 }
 
 // dout, out, dx (n)
@@ -80,11 +140,12 @@ void yt_relu6_backward(float *dx, const float *dout, const float *out, size_t n)
     if (out[i] > 0.0f && out[i] < 6.0f) dx[i] += dout[i];
 }
 
-// x, out (N,K)
-void yt_softmax_forward(float *out, const float *x, int N, int K) {
-  for (int n = 0; n < N; n++) {
-    const float *xr = x + (size_t)n * K;
-    float *o = out + (size_t)n * K;
+static void softmax_range(void *ctx, size_t lo, size_t hi) { /* rows lo..hi-1 */
+  const rows_job *j = ctx;
+  int K = j->K;
+  for (size_t n = lo; n < hi; n++) {
+    const float *xr = j->x + n * K;
+    float *o = j->out + n * K;
     float mx = xr[0];
     for (int k = 1; k < K; k++)
       if (xr[k] > mx) mx = xr[k];
@@ -96,6 +157,13 @@ void yt_softmax_forward(float *out, const float *x, int N, int K) {
     float inv = (float)(1.0 / sum);
     for (int k = 0; k < K; k++) o[k] *= inv;
   }
+}
+
+// x, out (N,K)
+void yt_softmax_forward(float *out, const float *x, int N, int K) {
+  if (N <= 0 || K <= 0) return;
+  rows_job j = {out, x, K};
+  yt_parallel_for((size_t)N, 1, PAR_ELEMS / K + 1, softmax_range, &j);
 }
 
 // dout, out, dx (N,K)
@@ -316,38 +384,58 @@ void yt_maxpool_backward(float *dx, const float *dout, const float *x, const flo
 
 /* ---- mixture of experts ------------------------------------------------------ */
 
+typedef struct {
+  float *p, *dgate_logits, *dexpert_logits;
+  const float *dp, *gate_p, *expert_p;
+  int M;
+} moe_job;
+
+static void moe_forward_range(void *ctx, size_t lo, size_t hi) { /* rows (b, c) lo..hi-1 */
+  const moe_job *j = ctx;
+  int M = j->M;
+  for (size_t i = lo; i < hi; i++) {
+    const float *g = j->gate_p + i * (M + 1), *e = j->expert_p + i * M;
+    float s = 0.0f;
+    for (int m = 0; m < M; m++) s += g[m] * e[m];
+    j->p[i] = s;
+  }
+}
+
 // gate_logits, gate_p (B, C(M+1))  expert_logits, expert_p (B, CM)  p (B,C)
 void yt_moe_combine_forward(float *p, float *gate_p, float *expert_p, const float *gate_logits,
                             const float *expert_logits, int B, int C, int M) {
   size_t rows = (size_t)B * C;
   yt_softmax_forward(gate_p, gate_logits, (int)rows, M + 1);
   yt_sigmoid_forward(expert_p, expert_logits, rows * M);
-  for (size_t i = 0; i < rows; i++) {
-    const float *g = gate_p + i * (M + 1), *e = expert_p + i * M;
-    float s = 0.0f;
-    for (int m = 0; m < M; m++) s += g[m] * e[m];
-    p[i] = s;
+  moe_job j = {.p = p, .gate_p = gate_p, .expert_p = expert_p, .M = M};
+  yt_parallel_for(rows, 1, PAR_ELEMS / (M + 1) + 1, moe_forward_range, &j);
+}
+
+static void moe_backward_range(void *ctx, size_t lo, size_t hi) {
+  const moe_job *j = ctx;
+  int M = j->M;
+  for (size_t i = lo; i < hi; i++) {
+    const float *g = j->gate_p + i * (M + 1), *e = j->expert_p + i * M;
+    float d = j->dp[i];
+    /* d p / d gate_p[m] = e[m] (m < M), 0 for the dummy; then the softmax */
+    float dot = 0.0f;
+    for (int m = 0; m < M; m++) dot += g[m] * (d * e[m]);
+    if (j->dgate_logits) {
+      float *dg = j->dgate_logits + i * (M + 1);
+      for (int m = 0; m < M; m++) dg[m] += g[m] * (d * e[m] - dot);
+      dg[M] += g[M] * (0.0f - dot);
+    }
+    if (j->dexpert_logits) {
+      float *de = j->dexpert_logits + i * M;
+      for (int m = 0; m < M; m++) de[m] += d * g[m] * e[m] * (1.0f - e[m]);
+    }
   }
 }
 
 // dp (B,C)  gate_p, dgate_logits (B, C(M+1))  expert_p, dexpert_logits (B, CM)
 void yt_moe_combine_backward(float *dgate_logits, float *dexpert_logits, const float *dp, const float *gate_p,
                              const float *expert_p, int B, int C, int M) {
-  size_t rows = (size_t)B * C;
-  for (size_t i = 0; i < rows; i++) {
-    const float *g = gate_p + i * (M + 1), *e = expert_p + i * M;
-    float d = dp[i];
-    /* d p / d gate_p[m] = e[m] (m < M), 0 for the dummy; then the softmax */
-    float dot = 0.0f;
-    for (int m = 0; m < M; m++) dot += g[m] * (d * e[m]);
-    if (dgate_logits) {
-      float *dg = dgate_logits + i * (M + 1);
-      for (int m = 0; m < M; m++) dg[m] += g[m] * (d * e[m] - dot);
-      dg[M] += g[M] * (0.0f - dot);
-    }
-    if (dexpert_logits) {
-      float *de = dexpert_logits + i * M;
-      for (int m = 0; m < M; m++) de[m] += d * g[m] * e[m] * (1.0f - e[m]);
-    }
-  }
+  moe_job j = {.dgate_logits = dgate_logits, .dexpert_logits = dexpert_logits, .dp = dp, .gate_p = gate_p,
+               .expert_p = expert_p, .M = M};
+  yt_parallel_for((size_t)B * C, 1, PAR_ELEMS / (M + 1) + 1, moe_backward_range, &j);
 }

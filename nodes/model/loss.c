@@ -4,19 +4,66 @@
 
 #include <math.h>
 
+#include "backend/cpu/parallel.h"
+
+/* Sums over the batch in CE_BLOCKS blocks of rows: each block's double sum on
+ * the pool (backend/cpu/parallel.h), then the blocks in order, so the value
+ * depends on B and C alone, not on the threads. */
+enum { CE_BLOCKS = 64 };
+
+typedef struct {
+  const float *p, *y;
+  size_t C, rows_per_block, rows;
+  double *part;
+} ce_fwd_job;
+
+static void ce_forward_range(void *ctx, size_t lo, size_t hi) { /* blocks lo..hi-1 */
+  const ce_fwd_job *j = ctx;
+  for (size_t k = lo; k < hi; k++) {
+    size_t r0 = k * j->rows_per_block, r1 = r0 + j->rows_per_block < j->rows ? r0 + j->rows_per_block : j->rows;
+    const float *p = j->p, *y = j->y;
+    double total = 0;
+    for (size_t i = r0 * j->C; i < r1 * j->C; i++) {
+      /* a term whose weight is 0 is -0.0 (its log is finite: p + eps > 0), and
+       * adding -0.0 changes nothing: with 0/1 labels one logf per element */
+      float pos = y[i] != 0.0f ? y[i] * logf(p[i] + YT_CE_EPS) : 0.0f;
+      float neg = y[i] != 1.0f ? (1.0f - y[i]) * logf(1.0f - p[i] + YT_CE_EPS) : 0.0f;
+      total -= pos + neg;
+    }
+    j->part[k] = total;
+  }
+}
+
 // p, y (B,C)
 float yt_ce_loss_forward(const float *p, const float *y, int B, int C) {
+  if (B <= 0 || C <= 0) return 0.0f;
+  double part[CE_BLOCKS];
+  size_t per = ((size_t)B + CE_BLOCKS - 1) / CE_BLOCKS, blocks = ((size_t)B + per - 1) / per;
+  ce_fwd_job j = {p, y, (size_t)C, per, (size_t)B, part};
+  yt_parallel_for(blocks, 1, (size_t)(1 << 15) / ((size_t)C * per) + 1, ce_forward_range, &j);
   double total = 0;
-  for (size_t i = 0; i < (size_t)B * C; i++)
-    total -= y[i] * logf(p[i] + YT_CE_EPS) + (1.0f - y[i]) * logf(1.0f - p[i] + YT_CE_EPS);
-  return B > 0 ? (float)(total / B) : 0.0f;
+  for (size_t k = 0; k < blocks; k++) total += part[k];
+  return (float)(total / B);
+}
+
+typedef struct {
+  float *dp;
+  const float *p, *y;
+  float inv;
+} ce_job;
+
+static void ce_backward_range(void *ctx, size_t lo, size_t hi) {
+  const ce_job *j = ctx;
+  const float *p = j->p, *y = j->y;
+  for (size_t i = lo; i < hi; i++)
+    j->dp[i] += j->inv * ((1.0f - y[i]) / (1.0f - p[i] + YT_CE_EPS) - y[i] / (p[i] + YT_CE_EPS));
 }
 
 // p, y, dp (B,C)
 void yt_ce_loss_backward(float *dp, const float *p, const float *y, int B, int C) {
-  float inv = 1.0f / (float)B;
-  for (size_t i = 0; i < (size_t)B * C; i++)
-    dp[i] += inv * ((1.0f - y[i]) / (1.0f - p[i] + YT_CE_EPS) - y[i] / (p[i] + YT_CE_EPS));
+  /* elementwise: on the CPU backend's pool (backend/cpu/parallel.h), same bits */
+  ce_job j = {dp, p, y, 1.0f / (float)B};
+  yt_parallel_for((size_t)B * C, 16, 1 << 15, ce_backward_range, &j);
 }
 
 // p, y (B,C)

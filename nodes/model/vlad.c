@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/cpu/parallel.h"
+
 #include "model/layers.h"
 
 enum { COLS = 256 };
@@ -46,20 +48,26 @@ void yt_cols_backward(float *dx, const float *dout, int N, int W, int ldo, int l
 
 /* ---- VLAD aggregation ----------------------------------------------------------- */
 
-// a (B,S,K)  x (B,S,D)  c (D,K)  v (B,D,K)  asum (B,K)
-void yt_vlad_forward(float *v, float *asum, const float *a, const float *x, const float *c, int B, int S,
-                     int D, int K) {
-  for (int b = 0; b < B; b++) {
-    const float *ab = a + (size_t)b * S * K, *xb = x + (size_t)b * S * D;
-    float *vb = v + (size_t)b * D * K, *sb = asum + (size_t)b * K;
+typedef struct {
+  float *v, *asum, *da, *dx;
+  const float *a, *x, *c, *dv;
+  int S, D, K;
+} vlad_job;
+
+static void vlad_forward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const vlad_job *j = ctx;
+  int S = j->S, D = j->D, K = j->K;
+  for (size_t b = lo; b < hi; b++) {
+    const float *ab = j->a + b * S * K, *xb = j->x + b * S * D;
+    float *vb = j->v + b * D * K, *sb = j->asum + b * K;
     for (int k0 = 0; k0 < K; k0 += COLS) {
       int kn = imin(COLS, K - k0);
       double acc[COLS] = {0};
       for (int s = 0; s < S; s++) {
         const float *r = ab + (size_t)s * K + k0;
-        for (int j = 0; j < kn; j++) acc[j] += r[j];
+        for (int q = 0; q < kn; q++) acc[q] += r[q];
       }
-      for (int j = 0; j < kn; j++) sb[k0 + j] = (float)acc[j];
+      for (int q = 0; q < kn; q++) sb[k0 + q] = (float)acc[q];
     }
     if (S <= 0) {
       memset(vb, 0, (size_t)D * K * sizeof *vb);
@@ -67,23 +75,33 @@ void yt_vlad_forward(float *v, float *asum, const float *a, const float *x, cons
     }
     /* vb (D,K) = xbT (D,S) ab (S,K) */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, K, S, 1.0f, xb, D, ab, K, 0.0f, vb, K);
-    if (!c) continue;
+    if (!j->c) continue;
     for (int d = 0; d < D; d++) {
       float *r = vb + (size_t)d * K;
-      const float *cr = c + (size_t)d * K;
+      const float *cr = j->c + (size_t)d * K;
       for (int k = 0; k < K; k++) r[k] -= sb[k] * cr[k];
     }
   }
 }
 
-// dv (B,D,K)  a, da (B,S,K)  x, dx (B,S,D)  c, dc (D,K)  asum (B,K)
-void yt_vlad_backward(float *da, float *dx, float *dc, const float *dv, const float *a, const float *x,
-                      const float *c, const float *asum, int B, int S, int D, int K) {
-  if (S <= 0 || D <= 0 || K <= 0) return;
-  for (int b = 0; b < B; b++) {
-    const float *ab = a + (size_t)b * S * K, *xb = x + (size_t)b * S * D, *gb = dv + (size_t)b * D * K;
-    if (da) {
-      float *db = da + (size_t)b * S * K;
+/* Videos are independent: they run on the CPU backend's pool
+ * (backend/cpu/parallel.h), one single-threaded sgemm each. */
+// a (B,S,K)  x (B,S,D)  c (D,K)  v (B,D,K)  asum (B,K)
+void yt_vlad_forward(float *v, float *asum, const float *a, const float *x, const float *c, int B, int S,
+                     int D, int K) {
+  if (B <= 0) return;
+  vlad_job j = {.v = v, .asum = asum, .a = a, .x = x, .c = c, .S = S, .D = D, .K = K};
+  yt_parallel_for((size_t)B, 1, 1, vlad_forward_range, &j);
+}
+
+static void vlad_backward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1: da, dx */
+  const vlad_job *j = ctx;
+  int S = j->S, D = j->D, K = j->K;
+  const float *c = j->c;
+  for (size_t b = lo; b < hi; b++) {
+    const float *ab = j->a + b * S * K, *xb = j->x + b * S * D, *gb = j->dv + b * D * K;
+    if (j->da) {
+      float *db = j->da + b * S * K;
       /* through aT x: da_b (S,K) += x_b (S,D) dv_b (D,K) */
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, K, D, 1.0f, xb, D, gb, K, 1.0f, db, K);
       if (c) { /* through asum c: every frame's da[., k] -= sum_d dv[d,k] c[d,k] */
@@ -92,28 +110,38 @@ void yt_vlad_backward(float *da, float *dx, float *dc, const float *dv, const fl
           double w[COLS] = {0};
           for (int d = 0; d < D; d++) {
             const float *g = gb + (size_t)d * K + k0, *cr = c + (size_t)d * K + k0;
-            for (int j = 0; j < kn; j++) w[j] += (double)g[j] * cr[j];
+            for (int q = 0; q < kn; q++) w[q] += (double)g[q] * cr[q];
           }
           float wf[COLS];
-          for (int j = 0; j < kn; j++) wf[j] = (float)w[j];
+          for (int q = 0; q < kn; q++) wf[q] = (float)w[q];
           for (int s = 0; s < S; s++) {
             float *r = db + (size_t)s * K + k0;
-            for (int j = 0; j < kn; j++) r[j] -= wf[j];
+            for (int q = 0; q < kn; q++) r[q] -= wf[q];
           }
         }
       }
     }
     /* dx_b (S,D) += a_b (S,K) dv_bT (K,D) */
-    if (dx)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, D, K, 1.0f, ab, K, gb, K, 1.0f,
-                  dx + (size_t)b * S * D, D);
-    if (dc && c) {
-      const float *sb = asum + (size_t)b * K;
-      for (int d = 0; d < D; d++) {
-        float *r = dc + (size_t)d * K;
-        const float *g = gb + (size_t)d * K;
-        for (int k = 0; k < K; k++) r[k] -= sb[k] * g[k];
-      }
+    if (j->dx)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, D, K, 1.0f, ab, K, gb, K, 1.0f, j->dx + b * S * D,
+                  D);
+  }
+}
+
+// dv (B,D,K)  a, da (B,S,K)  x, dx (B,S,D)  c, dc (D,K)  asum (B,K)
+void yt_vlad_backward(float *da, float *dx, float *dc, const float *dv, const float *a, const float *x,
+                      const float *c, const float *asum, int B, int S, int D, int K) {
+  if (B <= 0 || S <= 0 || D <= 0 || K <= 0) return;
+  /* da and dx per video on the pool; dc sums over the videos, in their order */
+  vlad_job j = {.da = da, .dx = dx, .a = a, .x = x, .c = c, .dv = dv, .S = S, .D = D, .K = K};
+  if (da || dx) yt_parallel_for((size_t)B, 1, 1, vlad_backward_range, &j);
+  if (!dc || !c) return;
+  for (int b = 0; b < B; b++) {
+    const float *sb = asum + (size_t)b * K, *gb = dv + (size_t)b * D * K;
+    for (int d = 0; d < D; d++) {
+      float *r = dc + (size_t)d * K;
+      const float *g = gb + (size_t)d * K;
+      for (int k = 0; k < K; k++) r[k] -= sb[k] * g[k];
     }
   }
 }

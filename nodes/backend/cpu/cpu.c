@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/parallel.h"
 #include "backend/cuda/cuda_backend.h"
 #include "model/layers.h"
 #include "model/loss.h"
@@ -68,8 +69,10 @@ static void cpu_download(void *dst, const void *src, size_t bytes) {
 static void cpu_copy(void *dst, const void *src, size_t bytes) {
   memmove(dst, src, bytes);
 }
+static void zero_range(void *p, size_t lo, size_t hi) { memset((char *)p + lo, 0, hi - lo); }
 static void cpu_zero(void *p, size_t bytes) {
-  memset(p, 0, bytes);
+  /* the gradients every step (zero_grad): tens of MB, the pool's threads share it */
+  yt_parallel_for(bytes, 64, (size_t)1 << 18, zero_range, p);
 }
 static int cpu_check(yt_err *err) {
   if (!oom_msg[0]) return YT_OK;

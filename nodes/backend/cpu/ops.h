@@ -11,8 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* out[0] = sum of x^2, summed in double (8 lanes, as adam.c), stored as float.
- * x (n) */
+/* out[0] = sum of x^2 in double, stored as float: 8 lanes within blocks of
+ * at least 64k floats (at most 4096 blocks), block sums added in order, so
+ * the bits depend on n alone, not on the threads.  x (n) */
 void yt_sumsq(float *out, const float *x, size_t n);
 
 /* y += a x.  x, y (n) */

@@ -1,0 +1,218 @@
+/* test_parallel.c: the CPU backend's worker pool (backend/cpu/parallel.c) and
+ * the operations that run on it.
+ *
+ * Each thread count runs in a forked child with $YT_CPU_THREADS set (the pool
+ * starts once per process, and a child must start its own: that is checked
+ * too). The children write their results to a pipe; the parent checks that
+ *   - yt_parallel_for covers [0, n) exactly once, slices on `align`, for
+ *     sizes around the thresholds;
+ *   - sumsq, the cross-entropy loss, Adam, axpy, EMA, softmax, sigmoid and the
+ *     MoE combine give the same bits on 1, 2 and 3 threads (the sums as the
+ *     floats they return: a different order of their double partial sums
+ *     would mostly round to the same float, so the fixed blocks are what
+ *     ops.c and loss.c promise, and this checks the elementwise slicing);
+ *   - the sliced sgemm of yt_matmul_forward / _backward matches one
+ *     single-threaded cblas_sgemm call (column slices, row slices, transposes);
+ *   - a slice that itself calls a parallel operation (nested) runs it inline
+ *     instead of deadlocking. */
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend/cpu/ops.h"
+#include "backend/cpu/parallel.h"
+#include "check.h"
+#include "model/layers.h"
+#include "model/loss.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) { /* xorshift64: [-1, 1) */
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+static void fill(float *x, size_t n, float lo, float hi) {
+  for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (frand() + 1.0f) / 2;
+}
+
+/* ---- coverage ---- */
+
+typedef struct {
+  unsigned char *hits;
+  size_t align, bad;
+} cover_job;
+
+static void cover(void *ctx, size_t lo, size_t hi) {
+  cover_job *j = ctx;
+  if (lo % j->align) __atomic_add_fetch(&j->bad, 1, __ATOMIC_RELAXED);
+  for (size_t i = lo; i < hi; i++) j->hits[i]++;
+}
+
+static void nested(void *ctx, size_t lo, size_t hi) {
+  float *x = ctx; /* each slice runs a parallel op on its own part */
+  float s;
+  yt_sumsq(&s, x + lo, hi - lo);
+  x[lo] = s;
+}
+
+/* ---- what a child computes: a fixed vector of results ---- */
+
+enum { N = 300001, B = 96, C = 4000, M = 2, GD = 300, GK = 700 };
+
+static size_t child_results(float *out) {
+  size_t k = 0;
+  rng = 88172645463325252ull; /* same inputs in every child */
+  float *x = malloc(sizeof(float) * N), *w = malloc(sizeof(float) * N), *m = malloc(sizeof(float) * N),
+        *v = malloc(sizeof(float) * N), *g = malloc(sizeof(float) * N);
+  fill(x, N, -2, 2);
+  fill(g, N, -0.01f, 0.01f);
+  fill(w, N, -1, 1);
+  fill(m, N, -0.001f, 0.001f);
+  fill(v, N, 0, 1e-5f);
+  float s;
+  yt_sumsq(&s, x, N);
+  out[k++] = s;
+  yt_sumsq(&s, g, N);
+  yt_adam_update(w, m, v, g, &s, 0.001f, N, 0.01f, 0.9f, 0.999f, 1e-8f);
+  yt_axpy(g, 1e-3f, w, N);
+  yt_ema_update(m, w, 0.99f, N);
+  float *p = malloc(sizeof(float) * B * C), *y = calloc((size_t)B * C, sizeof(float));
+  fill(p, (size_t)B * C, 0.0001f, 0.9999f);
+  for (int b = 0; b < B; b++) y[(size_t)b * C + (b * 37) % C] = 1, y[(size_t)b * C + (b * 11) % C] = 0.5f;
+  out[k++] = yt_ce_loss_forward(p, y, B, C);
+  float *dp = calloc((size_t)B * C, sizeof(float));
+  yt_ce_loss_backward(dp, p, y, B, C);
+  float *gl = malloc(sizeof(float) * B * C * (M + 1)), *el = malloc(sizeof(float) * B * C * M);
+  float *gp = malloc(sizeof(float) * B * C * (M + 1)), *ep = malloc(sizeof(float) * B * C * M);
+  float *dg = calloc((size_t)B * C * (M + 1), sizeof(float)), *de = calloc((size_t)B * C * M, sizeof(float));
+  fill(gl, (size_t)B * C * (M + 1), -3, 3);
+  fill(el, (size_t)B * C * M, -3, 3);
+  yt_moe_combine_forward(p, gp, ep, gl, el, B, C, M);
+  yt_moe_combine_backward(dg, de, dp, gp, ep, B, C, M);
+  /* every value of these, folded into a few checksums that change with any bit */
+  const float *arrays[] = {w, m, v, g, p, dp, dg, de};
+  size_t lens[] = {N, N, N, N, (size_t)B * C, (size_t)B * C, (size_t)B * C * (M + 1), (size_t)B * C * M};
+  for (int a = 0; a < 8; a++) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < lens[a]; i++) {
+      uint32_t bits;
+      memcpy(&bits, &arrays[a][i], 4);
+      h = (h ^ bits) * 1099511628211ull;
+    }
+    memcpy(&out[k], &h, sizeof h); /* two floats' room */
+    k += 2;
+  }
+  /* nested: a slice calling a parallel op must not wait on the pool it runs on */
+  yt_parallel_for(N, 1, 1000, nested, x);
+  out[k++] = 1.0f; /* got here */
+  free(x), free(w), free(m), free(v), free(g), free(p), free(y), free(dp), free(gl), free(el), free(gp), free(ep),
+      free(dg), free(de);
+  return k;
+}
+
+static size_t run_child(int threads, float *out, size_t cap) {
+  int fd[2];
+  if (pipe(fd)) return 0;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    char t[16];
+    snprintf(t, sizeof t, "%d", threads);
+    setenv("YT_CPU_THREADS", t, 1);
+    float res[64];
+    size_t n = child_results(res);
+    res[n++] = (float)yt_cpu_threads();
+    ssize_t wr = write(fd[1], res, n * sizeof(float));
+    _exit(wr == (ssize_t)(n * sizeof(float)) ? 0 : 1);
+  }
+  close(fd[1]);
+  size_t got = 0;
+  ssize_t r;
+  while (got < cap * sizeof(float) && (r = read(fd[0], (char *)out + got, cap * sizeof(float) - got)) > 0)
+    got += (size_t)r;
+  close(fd[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child with %d threads failed (status %d)", threads, st);
+  return got / sizeof(float);
+}
+
+/* ---- sgemm slices against one call ---- */
+
+static double max_rel(const float *a, const float *b, size_t n) {
+  double worst = 0, scale = 1e-6;
+  for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+  for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]) / scale);
+  return worst;
+}
+
+static void check_matmul(int Nr, int D, int K) {
+  float *x = malloc(sizeof(float) * Nr * D), *w = malloc(sizeof(float) * D * K), *bias = malloc(sizeof(float) * K);
+  float *out = malloc(sizeof(float) * Nr * K), *ref = malloc(sizeof(float) * Nr * K);
+  fill(x, (size_t)Nr * D, -1, 1);
+  fill(w, (size_t)D * K, -1, 1);
+  fill(bias, K, -1, 1);
+  yt_matmul_forward(out, x, w, bias, Nr, D, K);
+  for (int n = 0; n < Nr; n++) memcpy(ref + (size_t)n * K, bias, sizeof(float) * K);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Nr, K, D, 1, x, D, w, K, 1, ref, K);
+  CHECK(max_rel(out, ref, (size_t)Nr * K) < 1e-5, "matmul_forward %dx%dx%d differs from one sgemm by %g", Nr, D, K,
+        max_rel(out, ref, (size_t)Nr * K));
+  float *dout = malloc(sizeof(float) * Nr * K), *dx = calloc((size_t)Nr * D, 4), *dxr = calloc((size_t)Nr * D, 4);
+  float *dw = calloc((size_t)D * K, 4), *dwr = calloc((size_t)D * K, 4);
+  fill(dout, (size_t)Nr * K, -1, 1);
+  yt_matmul_backward(dx, dw, NULL, dout, x, w, Nr, D, K);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nr, D, K, 1, dout, K, w, K, 1, dxr, D);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, K, Nr, 1, x, D, dout, K, 1, dwr, K);
+  CHECK(max_rel(dx, dxr, (size_t)Nr * D) < 1e-5, "matmul_backward dx %dx%dx%d: %g", Nr, D, K,
+        max_rel(dx, dxr, (size_t)Nr * D));
+  CHECK(max_rel(dw, dwr, (size_t)D * K) < 1e-5, "matmul_backward dw %dx%dx%d: %g", Nr, D, K,
+        max_rel(dw, dwr, (size_t)D * K));
+  free(x), free(w), free(bias), free(out), free(ref), free(dout), free(dx), free(dxr), free(dw), free(dwr);
+}
+
+int main(void) {
+  /* coverage, in this process (its pool: the machine's CPUs, at least 2 asked) */
+  setenv("YT_CPU_THREADS", "3", 1);
+  CHECK(yt_cpu_threads() == 3, "the pool has %d threads, 3 asked", yt_cpu_threads());
+  size_t sizes[] = {0, 1, 15, 16, 17, 1000, 65535, 65536, 131072, 131073, 1000003};
+  size_t aligns[] = {1, 16, 64};
+  for (size_t a = 0; a < 3; a++)
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+      size_t n = sizes[s];
+      cover_job j = {calloc(n + 1, 1), aligns[a], 0};
+      yt_parallel_for(n, aligns[a], 1000, cover, &j);
+      size_t wrong = 0;
+      for (size_t i = 0; i < n; i++) wrong += j.hits[i] != 1;
+      CHECK(wrong == 0 && j.bad == 0, "n %zu align %zu: %zu elements not covered once, %zu unaligned slices", n,
+            aligns[a], wrong, j.bad);
+      free(j.hits);
+    }
+  /* sgemm slices: columns (K wide), rows (K narrow, N tall), and a small one in one call */
+  check_matmul(128, GD, GK);
+  check_matmul(1000, 200, 40);
+  check_matmul(7, 5, 3);
+
+  /* the same bits on 1, 2 and 3 threads, each in a fresh child */
+  float r1[64], r2[64], r3[64];
+  size_t n1 = run_child(1, r1, 64), n2 = run_child(2, r2, 64), n3 = run_child(3, r3, 64);
+  CHECK(n1 > 2 && n1 == n2 && n2 == n3, "children returned %zu, %zu, %zu values", n1, n2, n3);
+  if (n1 > 2 && n1 == n2 && n2 == n3) {
+    CHECK(r1[n1 - 1] == 1 && r2[n2 - 1] == 2 && r3[n3 - 1] == 3, "pool sizes %g %g %g, asked 1 2 3", r1[n1 - 1],
+          r2[n2 - 1], r3[n3 - 1]);
+    CHECK(!memcmp(r1, r2, (n1 - 1) * sizeof(float)), "results on 2 threads differ from 1 thread's");
+    CHECK(!memcmp(r1, r3, (n1 - 1) * sizeof(float)), "results on 3 threads differ from 1 thread's");
+    CHECK(r1[n1 - 2] == 1.0f, "the nested parallel call did not return");
+    double ref = 0; /* sumsq against a plain double sum */
+    rng = 88172645463325252ull;
+    for (int i = 0; i < N; i++) {
+      float v = frand() * 2.0f;
+      ref += (double)v * v;
+    }
+    CHECK(fabs(r1[0] - ref) / ref < 1e-5, "sumsq %g, a plain sum %g", r1[0], ref);
+  }
+  return check_report("test_parallel");
+}
