@@ -18,7 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <limits.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/le.h"
@@ -32,15 +36,21 @@
  * producer's (live_chunk). */
 typedef struct chunk_hdr {
   _Atomic uint32_t refs;
-  uint8_t pad[ALIGN - 4];
+  uint32_t pad0;
+  uint64_t off; /* from the pool's start: the last unref finds the pool header */
+  uint8_t pad[ALIGN - 16];
 } chunk_hdr;
 
 /* Bytes of a chunk for len data bytes: header + data rounded up to ALIGN. */
 static size_t chunk_bytes(size_t len) { return (sizeof(chunk_hdr) + len + ALIGN - 1) / ALIGN * ALIGN; }
 
+/* released counts chunks whose last hold was dropped; a producer waiting for
+ * room sleeps on it (a futex on the shared mapping) with waiting set. */
 typedef struct pool_hdr {
   uint64_t magic, id, size;
+  _Atomic uint32_t released, waiting;
 } pool_hdr;
+_Static_assert(sizeof(pool_hdr) <= START, "the pool header must fit before the first chunk");
 
 typedef struct live_chunk {
   size_t off, size;
@@ -153,6 +163,7 @@ static chunk_hdr *take(yt_shm_pool *p, size_t len) {
     return NULL;
   }
   chunk_hdr *c = at(p, off);
+  c->off = off;
   atomic_store_explicit(&c->refs, 1, memory_order_release);
   p->stats.put++;
   return c;
@@ -212,9 +223,34 @@ int yt_shm_claim(yt_shm_pool *p, yt_buf *b, uint8_t desc[YT_SHM_DESC_SIZE], void
 
 void yt_shm_ref(void *chunk) { atomic_fetch_add_explicit(&((chunk_hdr *)chunk)->refs, 1, memory_order_relaxed); }
 
+static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *timeout) {
+  return syscall(SYS_futex, (uint32_t *)word, op, val, timeout, NULL, 0); /* shared: no FUTEX_PRIVATE_FLAG */
+}
+
 void yt_shm_unref(void *chunk) {
+  chunk_hdr *c = chunk;
   /* release: our reads of the data happen before the producer may reuse it */
-  atomic_fetch_sub_explicit(&((chunk_hdr *)chunk)->refs, 1, memory_order_release);
+  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
+  pool_hdr *h = (pool_hdr *)((uint8_t *)c - c->off);
+  atomic_fetch_add(&h->released, 1); /* seq_cst, as the load of waiting: see yt_shm_wait_release */
+  if (atomic_load(&h->waiting)) futex(&h->released, FUTEX_WAKE, INT32_MAX, NULL);
+}
+
+uint32_t yt_shm_release_seq(yt_shm_pool *p) {
+  return atomic_load(&((pool_hdr *)p->base)->released);
+}
+
+/* The producer sets waiting, then sleeps while released still equals seen: a
+ * consumer bumps released before it reads waiting, so either the producer's
+ * futex sees the new count (and does not sleep) or the consumer sees waiting
+ * (and wakes it). */
+void yt_shm_wait_release(yt_shm_pool *p, uint32_t seen, double timeout_s) {
+  pool_hdr *h = (pool_hdr *)p->base;
+  if (timeout_s <= 0) return;
+  struct timespec ts = {(time_t)timeout_s, (long)((timeout_s - (double)(time_t)timeout_s) * 1e9)};
+  atomic_store(&h->waiting, 1);
+  if (atomic_load(&h->released) == seen) futex(&h->released, FUTEX_WAIT, seen, &ts);
+  atomic_store(&h->waiting, 0);
 }
 
 /* ---- consumer side: pools mapped by (pid, fd, id), kept until exit ---------- */

@@ -56,6 +56,14 @@ int yt_shm_claim(yt_shm_pool *p, yt_buf *b, uint8_t desc[YT_SHM_DESC_SIZE], void
 void yt_shm_ref(void *chunk);
 void yt_shm_unref(void *chunk);
 
+/* Waiting for consumers to give chunks back, without polling: read the
+ * release count, check the condition (yt_shm_in_use), and if it does not hold
+ * yet, yt_shm_wait_release sleeps until some chunk's last hold is dropped
+ * after that read, or timeout_s passes (spurious wake-ups are possible:
+ * check again). */
+uint32_t yt_shm_release_seq(yt_shm_pool *p);
+void yt_shm_wait_release(yt_shm_pool *p, uint32_t seen, double timeout_s);
+
 /* Consumer side: the frame a descriptor names, as an owned yt_buf whose
  * release drops the reference. Maps the producer's pool on first use. */
 int yt_shm_open_desc(const void *desc, size_t len, yt_buf *out, yt_err *err);
