@@ -61,6 +61,9 @@ typedef struct yt_backend {
   void (*matmul_forward)(float *out, const float *x, const float *w, const float *bias, int N, int D, int K);
   void (*matmul_backward)(float *dx, float *dw, float *dbias, const float *dout, const float *x, const float *w,
                           int N, int D, int K);
+  /* dw = x^T dout, set rather than added (model.h yt_model_grad_set: a
+   * weight whose gradient has this one term, left out of the zeroing).  */
+  void (*matmul_grad_w)(float *dw, const float *dout, const float *x, int N, int D, int K);
   void (*sigmoid_forward)(float *out, const float *x, size_t n);
   void (*sigmoid_backward)(float *dx, const float *dout, const float *out, size_t n);
   void (*relu6_forward)(float *out, const float *x, size_t n);
@@ -122,6 +125,11 @@ typedef struct yt_backend {
   void (*sumsq)(float *out, const float *x, size_t n);
   /* y += a x */
   void (*axpy)(float *y, float a, const float *x, size_t n);
+  /* One tensor's L2 term (model.c's backward): wsumsq[0] = sum of w^2, then
+   * g += l2 w, then gsumsq[0] = sum of the new g^2 (what the clip needs), each
+   * sum with sumsq's bits, g with axpy's. One pass on the CPU, where sumsq,
+   * axpy, sumsq took three.  g, w (n)  wsumsq, gsumsq (1) */
+  void (*l2_grad)(float *wsumsq, float *gsumsq, float *g, const float *w, float l2, size_t n);
   /* One tensor's Adam update (adam.h's yt_adam_step, per tensor): the
    * gradient is scaled by clip / max(sqrt(gsumsq[0]), clip) when clip > 0
    * (gsumsq: sumsq of g, the backend's float; may be NULL when clip <= 0;

@@ -73,24 +73,26 @@ void yt_adam_moments_changed(yt_adam *a) {
   }
 }
 
-/* Per trainable tensor: the sum of its squared gradient (when clipping),
+/* Per trainable tensor: the sum of its squared gradient when clipping (the
+ * backward summed it already for tensors with an L2 term: yt_model_grad_sumsq),
  * then the update (backend.h adam_update; the CPU twin is nodes/backend/cpu/
  * ops.c, in TF's ApplyAdam order). Nothing waits for the device. */
 void yt_adam_step(yt_adam *a, yt_model *m, float lr, float clip_norm) {
   assert(a->n == yt_model_num_params(m) && a->be == yt_model_backend(m));
   assert(yt_model_num_tensors(m) <= a->ntensors);
   const yt_backend *be = a->be;
-  float *w = yt_model_params_dev(m), *grad = yt_model_grads_dev(m);
+  float *w = yt_model_params_dev(m);
+  const float *grad = yt_model_grads_dev_ro(m);
   const float one = 1.0f;
   float alpha = lr * sqrtf(one - a->beta2_power) / (one - a->beta1_power);
   for (int i = 0; i < yt_model_num_tensors(m); i++) {
     const yt_tensor_info *t = yt_model_tensor(m, i);
     if (!t->trainable) continue;
     const float *g = grad + t->offset;
-    float *gs = NULL;
-    if (clip_norm > 0.0f) {
+    const float *gs = NULL;
+    if (clip_norm > 0.0f && !(gs = yt_model_grad_sumsq(m, i))) { /* the backward's L2 pass summed it already */
+      be->sumsq(a->gsumsq + i, g, t->numel);
       gs = a->gsumsq + i;
-      be->sumsq(gs, g, t->numel);
     }
     be->adam_update(w + t->offset, a->m + t->offset, a->v + t->offset, g, gs, clip_norm, t->numel, alpha, a->beta1,
                     a->beta2, a->eps);

@@ -148,7 +148,7 @@ static int check_config(const yt_model_config *c, const yt_model_type *t, int ma
 /* The operations every model uses through its backend (model.c, moe.c,
  * logistic.c, adam.c), then each type's own; yt_model_new_on refuses a
  * backend that lacks one, by name. */
-static const char *const common_ops[] = {"matmul_forward", "matmul_backward", "sigmoid_forward", "sigmoid_backward",
+static const char *const common_ops[] = {"matmul_forward", "matmul_backward", "matmul_grad_w", "sigmoid_forward", "sigmoid_backward",
                                          "l2norm_forward", "l2norm_backward", "moe_combine_forward",
                                          "moe_combine_backward", "loss_forward", "loss_backward", "sumsq", "axpy",
                                          "adam_update", NULL};
@@ -238,7 +238,8 @@ static int model_new(yt_model **out, const yt_model_config *cfg, int max_batch, 
     goto fail;
   }
   m->scalars = yt_model_alloc(m, (1 + (size_t)m->ntensors) * sizeof(float), err);
-  m->probs = m->scalars ? yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err) : NULL;
+  m->gsumsq = m->scalars ? yt_model_alloc(m, (m->ntensors ? (size_t)m->ntensors : 1) * sizeof(float), err) : NULL;
+  m->probs = m->gsumsq ? yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err) : NULL;
   m->dprobs = m->probs ? yt_model_alloc(m, (size_t)max_batch * C * sizeof(float), err) : NULL;
   if (!m->dprobs) {
     rc = YT_ENOMEM;
@@ -365,11 +366,19 @@ float *yt_model_params(yt_model *m) {
   return m->host_params;
 }
 float *yt_model_grads(yt_model *m) {
+  m->gsumsq_ready = 0; /* the caller may write them */
   if (!m->on_host) m->be->download(m->host_grads, m->grads, m->nparams * sizeof(float));
   return m->host_grads;
 }
 float *yt_model_params_dev(yt_model *m) { return m->params; }
-float *yt_model_grads_dev(yt_model *m) { return m->grads; }
+float *yt_model_grads_dev(yt_model *m) {
+  m->gsumsq_ready = 0; /* the caller may write them */
+  return m->grads;
+}
+const float *yt_model_grads_dev_ro(const yt_model *m) { return m->grads; }
+const float *yt_model_grad_sumsq(const yt_model *m, int i) {
+  return m->gsumsq_ready && i >= 0 && i < m->ntensors && m->tensor[i].l2 > 0.0f ? m->gsumsq + i : NULL;
+}
 void yt_model_params_changed(yt_model *m) {
   if (!m->on_host) m->be->upload(m->params, m->host_params, m->nparams * sizeof(float));
 }
@@ -464,6 +473,7 @@ static int forward_in(yt_model *m, const float *x, const uint8_t *q, const int32
     be->upload(m->x_dev, x, rows * D * sizeof(float));
     x = m->x_dev;
   }
+  m->gsumsq_ready = 0;
   m->type->forward(m, x, num_frames, B, training ? 1 : 0);
   m->fwd_batch = B;
   m->fwd_training = training ? 1 : 0;
@@ -485,6 +495,19 @@ int yt_model_forward_u8(yt_model *m, const uint8_t *q, const int32_t *num_frames
   return forward_in(m, NULL, q, num_frames, B, training, probs, err);
 }
 
+/* Zeroes the gradient block but the tensors the backward sets whole
+ * (yt_model_grad_set), in as few runs as the layout allows. */
+static void zero_grads(yt_model *m) {
+  size_t from = 0; /* start of the run to zero */
+  for (int i = 0; i < m->ntensors; i++) {
+    const yt_tensor_info *t = &m->tensor[i];
+    if (!t->grad_set) continue;
+    if (t->offset > from) m->be->zero(m->grads + from, (t->offset - from) * sizeof(float));
+    from = t->offset + t->numel;
+  }
+  if (m->nparams > from) m->be->zero(m->grads + from, (m->nparams - from) * sizeof(float));
+}
+
 int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float *reg_loss, yt_err *err) {
   if (!m->fwd_batch || !m->fwd_training)
     return yt_fail(err, YT_EINVAL, "%s: backward needs a training forward first (training = 1)", m->type->name);
@@ -494,18 +517,19 @@ int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float
     be->upload(m->labels_dev, labels, (size_t)B * C * sizeof(float));
     labels = m->labels_dev;
   }
-  be->zero(m->grads, m->nparams * sizeof(float));
+  zero_grads(m);
   be->loss_forward(m->scalars, m->cfg.label_loss, m->probs, labels, B, C);
   be->zero(m->dprobs, (size_t)B * C * sizeof(float));
   be->loss_backward(m->cfg.label_loss, m->dprobs, m->probs, labels, B, C);
   m->type->backward(m, m->dprobs, B);
-  /* L2 terms: loss += l2 sum(w^2) / 2, grad += l2 w */
+  /* L2 terms: loss += l2 sum(w^2) / 2, grad += l2 w; the pass also sums the
+   * final gradient's squares, which the optimizer's clip reads (adam.c) */
   for (int i = 0; i < m->ntensors; i++) {
     const yt_tensor_info *t = &m->tensor[i];
     if (t->l2 <= 0.0f) continue;
-    be->sumsq(m->scalars + 1 + i, m->params + t->offset, t->numel);
-    be->axpy(m->grads + t->offset, t->l2, m->params + t->offset, t->numel);
+    be->l2_grad(m->scalars + 1 + i, m->gsumsq + i, m->grads + t->offset, m->params + t->offset, t->l2, t->numel);
   }
+  m->gsumsq_ready = 1;
   float sc[1 + YT_MODEL_MAX_TENSORS];
   be->download(sc, m->scalars, (1 + (size_t)m->ntensors) * sizeof(float));
   int rc = be->check(err);

@@ -73,6 +73,7 @@ typedef struct yt_tensor_info {
   size_t numel;
   int trainable;      /* 0: batch-norm moving statistics (no gradient, no Adam) */
   float l2;           /* L2 scale s: the loss adds s * sum(w^2) / 2; 0 = none */
+  int grad_set;       /* the model's backward sets this gradient whole (yt_model_grad_set) */
 } yt_tensor_info;
 
 typedef struct yt_model yt_model;
@@ -111,6 +112,14 @@ void yt_model_params_changed(yt_model *m);     /* uploads the host view (no-op o
 /* The blocks themselves, in the backend's memory (the optimizer's view). */
 float *yt_model_params_dev(yt_model *m);
 float *yt_model_grads_dev(yt_model *m);
+/* The gradient block for reading (the optimizer); yt_model_grads and
+ * yt_model_grads_dev are for callers that may write it. */
+const float *yt_model_grads_dev_ro(const yt_model *m);
+/* Tensor i's sum of squared gradients in backend memory, as the backend's
+ * sumsq would give it, when the last backward computed it (tensors with an
+ * L2 term, in the same pass) and nothing has asked for a writable view of
+ * the gradients since; otherwise NULL (the caller sums them itself). */
+const float *yt_model_grad_sumsq(const yt_model *m, int i);
 /* Optimizer slot k (0 <= k < opt_slots), nparams floats of backend memory
  * laid out like the parameters, zeroed at build; NULL without one. */
 float *yt_model_opt_slot(yt_model *m, int k);

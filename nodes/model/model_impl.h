@@ -50,6 +50,8 @@ struct yt_model {
   float *x_host_buf;     /* the CPU's dequantized uint8 frames (max_batch, F, D), likewise; malloc */
   float *labels_dev;     /* a device's copy of the labels (max_batch, C); NULL on the CPU */
   float *scalars;        /* backend floats: [0] the label loss, [1 + i] tensor i's sum of squares */
+  float *gsumsq;         /* backend floats [ntensors]: tensor i's sum of squared gradients (l2 > 0 only) */
+  int gsumsq_ready;      /* gsumsq holds the last backward's sums, and nothing wrote the gradients since */
   const int32_t *nf;     /* this forward's num_frames in backend memory (frame-level models' ops) */
   int fwd_batch, fwd_training;
   uint64_t sample_rng; /* frame sampling (DbofModel, NetVLADModelLF) */
@@ -68,6 +70,10 @@ int yt_model_add_tensor(yt_model *m, const char *name, int ndim, const int *shap
 /* Declares tower/<scope>/{beta,gamma,moving_mean,moving_variance} [C]; *first
  * gets beta's index (gamma, moving_mean, moving_variance follow it). */
 int yt_model_add_batchnorm(yt_model *m, const char *scope, int C, int *first, yt_err *err);
+/* Tensor i's gradient is set whole by the model's backward (one
+ * matmul_grad_w, nothing added to it), so yt_model_backward does not zero it
+ * first. Call at build, after yt_model_add_tensor. */
+static inline void yt_model_grad_set(yt_model *m, int i) { m->tensor[i].grad_set = 1; }
 static inline float *yt_model_p(yt_model *m, int i) { return m->params + m->tensor[i].offset; }
 static inline float *yt_model_g(yt_model *m, int i) { return m->grads + m->tensor[i].offset; }
 /* n zeroed bytes of the backend's memory owned by the model (freed with

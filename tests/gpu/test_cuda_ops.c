@@ -219,6 +219,11 @@ static void t_matmul(int N, int D, int K, int bias, int nodx, double tol, const 
     note(bwd, what, diff(gw_, gw, nw), tol);
     note(bwd, what, diff(gb_, gb, K), bias ? ULPS : EXACT); /* column sums in double */
   }
+  /* matmul_grad_w sets dw: whatever was there before (7..8) is gone */
+  float *sw = rnd(nw, 7, 8), *sw_ = upf(sw, nw);
+  cpu->matmul_grad_w(sw, g, x, N, D, K);
+  gpu->matmul_grad_w(sw_, g_, x_, N, D, K);
+  note("matmul_grad_w", what, diff(sw_, sw, nw), tol);
   done(what);
 }
 
@@ -632,6 +637,12 @@ static void t_sumsq_axpy(size_t n) {
   cpu->axpy(y, 0.3f, x, n);
   gpu->axpy(y_, 0.3f, x_, n);
   note("axpy", what, diff(y_, y, n), EXACT);
+  float ws = -1, gs = -1, *sums_ = upf(NULL, 2);
+  cpu->l2_grad(&ws, &gs, y, x, 1e-3f, n);
+  gpu->l2_grad(sums_, sums_ + 1, y_, x_, 1e-3f, n);
+  float sums[2] = {ws, gs};
+  note("l2_grad", what, diff(sums_, sums, 2), ULPS);
+  note("l2_grad", what, diff(y_, y, n), EXACT);
   done(what);
 }
 

@@ -93,6 +93,62 @@ static void test_sumsq_axpy(const yt_backend *be) {
   }
 }
 
+/* matmul_grad_w sets dw to what matmul_backward adds to a zeroed dw, to the
+ * bit (the same sgemm with beta 0), whatever dw held before; N = 0 zeroes it */
+static void test_matmul_grad_w(const yt_backend *be) {
+  int shapes[][3] = {{1, 1, 1}, {5, 3, 7}, {128, 1152, 3862}, {0, 4, 6}, {300, 17, 2000}};
+  for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+    int N = shapes[k][0], D = shapes[k][1], K = shapes[k][2];
+    size_t nw = (size_t)D * K;
+    float *x = rnd((size_t)N * D + 1, -1, 1), *dout = rnd((size_t)N * K + 1, -1, 1);
+    float *ref = calloc(nw, sizeof *ref), *dw = rnd(nw, 5, 9);
+    be->matmul_backward(NULL, ref, NULL, dout, x, NULL, N, D, K);
+    be->matmul_grad_w(dw, dout, x, N, D, K);
+    int same = 1;
+    for (size_t i = 0; i < nw; i++) same &= dw[i] == ref[i];
+    CHECK(same, "matmul_grad_w N %d D %d K %d: differs from matmul_backward into zeros", N, D, K);
+    free(x), free(dout), free(ref), free(dw);
+  }
+}
+
+/* ops.h's sum of squares by hand, scalar: blocks of 64k floats (n here stays
+ * below 4096 blocks), 8 double lanes each, lanes then blocks added in order */
+static float sumsq_by_hand(const float *x, size_t n) {
+  double total = 0;
+  for (size_t at = 0; at < n; at += 65536) {
+    size_t len = n - at < 65536 ? n - at : 65536;
+    double a[8] = {0};
+    size_t k = 0;
+    for (; k + 8 <= len; k += 8)
+      for (int j = 0; j < 8; j++) a[j] += (double)x[at + k + j] * x[at + k + j];
+    for (; k < len; k++) a[0] += (double)x[at + k] * x[at + k];
+    total += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  }
+  return (float)total;
+}
+
+/* sumsq to the bit against the scalar lanes (the SSE2 path must keep them);
+ * l2_grad to the bit against sumsq(w), axpy(g, l2, w), sumsq(g), the three
+ * calls it replaces in the backward, over sizes with tails and several blocks */
+static void test_l2_grad(const yt_backend *be) {
+  size_t sizes[] = {0, 1, 7, 8, 9, 15, 1000, 65536, 65537, 3 * 65536 + 13, 1152 * 3862};
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    size_t n = sizes[k];
+    float *w = rnd(n, -0.5f, 0.5f), *g = rnd(n, -0.01f, 0.01f), *g2 = malloc((n ? n : 1) * sizeof *g);
+    memcpy(g2, g, n * sizeof *g);
+    float s = -1, ws = -1, gs = -1, ws2 = -2, gs2 = -2;
+    be->sumsq(&s, w, n);
+    CHECK(s == sumsq_by_hand(w, n), "sumsq n %zu: %.9g, the scalar lanes %.9g", n, s, sumsq_by_hand(w, n));
+    be->sumsq(&ws, w, n);
+    be->axpy(g, 1e-3f, w, n);
+    be->sumsq(&gs, g, n);
+    be->l2_grad(&ws2, &gs2, g2, w, 1e-3f, n);
+    CHECK(ws2 == ws && gs2 == gs, "l2_grad n %zu: sums %.9g %.9g, the three calls %.9g %.9g", n, ws2, gs2, ws, gs);
+    CHECK(!memcmp(g2, g, n * sizeof *g), "l2_grad n %zu: the gradient differs from axpy's", n);
+    free(w), free(g), free(g2);
+  }
+}
+
 /* ema_update: shadow = d shadow + (1 - d) w by hand, bit for bit; decay 0
  * copies the weights exactly (halflife 1), decay 1 keeps the shadow; a constant
  * w is approached as 1 - d^k (the moving average of REFERENCE.md 6.1) */
@@ -301,6 +357,8 @@ int main(void) {
   test_table(be);
   test_memory(be);
   test_sumsq_axpy(be);
+  test_l2_grad(be);
+  test_matmul_grad_w(be);
   test_adam(be);
   test_ema(be);
   test_gather(be);

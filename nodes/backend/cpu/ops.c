@@ -9,8 +9,8 @@
 
 #include <math.h>
 #include <string.h>
-#ifdef __SSE__
-#include <xmmintrin.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
 #endif
 
 #include "backend/cpu/parallel.h"
@@ -30,14 +30,53 @@ typedef struct {
   double *part; /* [nblocks] */
 } sumsq_job;
 
-/* 8 independent double sums: one running sum is a chain of dependent adds */
+/* 8 independent double sums (one running sum is a chain of dependent adds),
+ * lane j over x[8i + j]; the lanes added as below. The SSE2 path keeps the
+ * same 8 lanes, two to a register, so it gives the scalar loop's bits. */
+typedef struct {
+  double acc[8];
+} sum8;
+
+static double sum8_total(const sum8 *s) {
+  const double *a = s->acc;
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+#ifdef __SSE2__
+/* acc[0..7] += (double)x[0..7]^2 */
+static inline void sum8_add(__m128d acc[4], __m128 lo, __m128 hi) {
+  __m128d d0 = _mm_cvtps_pd(lo), d1 = _mm_cvtps_pd(_mm_movehl_ps(lo, lo));
+  __m128d d2 = _mm_cvtps_pd(hi), d3 = _mm_cvtps_pd(_mm_movehl_ps(hi, hi));
+  acc[0] = _mm_add_pd(acc[0], _mm_mul_pd(d0, d0));
+  acc[1] = _mm_add_pd(acc[1], _mm_mul_pd(d1, d1));
+  acc[2] = _mm_add_pd(acc[2], _mm_mul_pd(d2, d2));
+  acc[3] = _mm_add_pd(acc[3], _mm_mul_pd(d3, d3));
+}
+static inline void sum8_store(sum8 *s, const __m128d acc[4]) {
+  for (int r = 0; r < 4; r++) _mm_storeu_pd(s->acc + 2 * r, acc[r]);
+}
+#endif
+
 static double sumsq_block(const float *x, size_t n) {
-  double acc[8] = {0};
+  sum8 s = {{0}};
   size_t k = 0;
+#ifdef __SSE2__
+  __m128d acc[4] = {_mm_setzero_pd(), _mm_setzero_pd(), _mm_setzero_pd(), _mm_setzero_pd()};
+  for (; k + 8 <= n; k += 8) sum8_add(acc, _mm_loadu_ps(x + k), _mm_loadu_ps(x + k + 4));
+  sum8_store(&s, acc);
+#endif
   for (; k + 8 <= n; k += 8)
-    for (int j = 0; j < 8; j++) acc[j] += (double)x[k + j] * x[k + j];
-  for (; k < n; k++) acc[0] += (double)x[k] * x[k];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (int j = 0; j < 8; j++) s.acc[j] += (double)x[k + j] * x[k + j];
+  for (; k < n; k++) s.acc[0] += (double)x[k] * x[k];
+  return sum8_total(&s);
+}
+
+/* The blocks of a sum over n floats: at least 64k floats each, at most
+ * SUMSQ_MAX_BLOCKS of them; the block size depends on n alone. */
+static size_t sumsq_block_size(size_t n) {
+  size_t block = (size_t)1 << 16;
+  if (n / block >= SUMSQ_MAX_BLOCKS) block = ((n + SUMSQ_MAX_BLOCKS - 1) / SUMSQ_MAX_BLOCKS + 7) / 8 * 8;
+  return block;
 }
 
 static void sumsq_range(void *ctx, size_t lo, size_t hi) { /* lo, hi: block numbers */
@@ -50,10 +89,8 @@ static void sumsq_range(void *ctx, size_t lo, size_t hi) { /* lo, hi: block numb
 
 // x (n)
 void yt_sumsq(float *out, const float *x, size_t n) {
-  /* blocks of at least 64k floats, at most SUMSQ_MAX_BLOCKS of them: the
-   * block size depends on n alone, and the block sums add up in order */
-  size_t block = (size_t)1 << 16;
-  if (n / block >= SUMSQ_MAX_BLOCKS) block = ((n + SUMSQ_MAX_BLOCKS - 1) / SUMSQ_MAX_BLOCKS + 7) / 8 * 8;
+  /* the block sums add up in order */
+  size_t block = sumsq_block_size(n);
   size_t nblocks = n ? (n + block - 1) / block : 0;
   double part[SUMSQ_MAX_BLOCKS];
   sumsq_job j = {x, n, block, part};
@@ -61,6 +98,72 @@ void yt_sumsq(float *out, const float *x, size_t n) {
   double sum = 0;
   for (size_t b = 0; b < nblocks; b++) sum += part[b];
   out[0] = (float)sum;
+}
+
+/* ---- the L2 term of one tensor: yt_sumsq(w), yt_axpy(g, l2, w), yt_sumsq(g) in one pass ---- */
+
+typedef struct {
+  float *g;
+  const float *w;
+  float l2;
+  size_t n, block;
+  double *wpart, *gpart; /* [nblocks] */
+} l2_job;
+
+/* one block: the same lanes as sumsq_block over w, then over the new g */
+static void l2_block(float *g, const float *w, float l2, size_t n, double *wsum, double *gsum) {
+  sum8 sw = {{0}}, sg = {{0}};
+  size_t k = 0;
+#ifdef __SSE2__
+  __m128d aw[4] = {_mm_setzero_pd(), _mm_setzero_pd(), _mm_setzero_pd(), _mm_setzero_pd()};
+  __m128d ag[4] = {_mm_setzero_pd(), _mm_setzero_pd(), _mm_setzero_pd(), _mm_setzero_pd()};
+  __m128 va = _mm_set1_ps(l2);
+  for (; k + 8 <= n; k += 8) {
+    __m128 w0 = _mm_loadu_ps(w + k), w1 = _mm_loadu_ps(w + k + 4);
+    __m128 g0 = _mm_add_ps(_mm_loadu_ps(g + k), _mm_mul_ps(va, w0)); /* axpy's g + (a w) */
+    __m128 g1 = _mm_add_ps(_mm_loadu_ps(g + k + 4), _mm_mul_ps(va, w1));
+    _mm_storeu_ps(g + k, g0);
+    _mm_storeu_ps(g + k + 4, g1);
+    sum8_add(aw, w0, w1);
+    sum8_add(ag, g0, g1);
+  }
+  sum8_store(&sw, aw);
+  sum8_store(&sg, ag);
+#endif
+  for (; k + 8 <= n; k += 8)
+    for (int j = 0; j < 8; j++) {
+      sw.acc[j] += (double)w[k + j] * w[k + j];
+      g[k + j] += l2 * w[k + j];
+      sg.acc[j] += (double)g[k + j] * g[k + j];
+    }
+  for (; k < n; k++) {
+    sw.acc[0] += (double)w[k] * w[k];
+    g[k] += l2 * w[k];
+    sg.acc[0] += (double)g[k] * g[k];
+  }
+  *wsum = sum8_total(&sw);
+  *gsum = sum8_total(&sg);
+}
+
+static void l2_range(void *ctx, size_t lo, size_t hi) { /* lo, hi: block numbers */
+  l2_job *j = ctx;
+  for (size_t b = lo; b < hi; b++) {
+    size_t at = b * j->block, len = j->n - at < j->block ? j->n - at : j->block;
+    l2_block(j->g + at, j->w + at, j->l2, len, j->wpart + b, j->gpart + b);
+  }
+}
+
+// g, w (n)
+void yt_l2_grad(float *wsumsq, float *gsumsq, float *g, const float *w, float l2, size_t n) {
+  size_t block = sumsq_block_size(n);
+  size_t nblocks = n ? (n + block - 1) / block : 0;
+  double wpart[SUMSQ_MAX_BLOCKS], gpart[SUMSQ_MAX_BLOCKS];
+  l2_job j = {g, w, l2, n, block, wpart, gpart};
+  yt_parallel_for(nblocks, 1, 1, l2_range, &j);
+  double ws = 0, gs = 0;
+  for (size_t b = 0; b < nblocks; b++) ws += wpart[b], gs += gpart[b];
+  wsumsq[0] = (float)ws;
+  gsumsq[0] = (float)gs;
 }
 
 /* ---- axpy ---- */
@@ -96,7 +199,7 @@ static void adam_range(void *ctx, size_t lo, size_t hi) {
   const float *g = j->g;
   float num = j->num, denom = j->denom, lr_t = j->lr_t, c1 = j->c1, c2 = j->c2, eps = j->eps;
   size_t k = lo;
-#ifdef __SSE__
+#ifdef __SSE2__
   __m128 vnum = _mm_set1_ps(num), vden = _mm_set1_ps(denom), valpha = _mm_set1_ps(lr_t);
   __m128 vc1 = _mm_set1_ps(c1), vc2 = _mm_set1_ps(c2), veps = _mm_set1_ps(eps);
   for (; k + 4 <= hi; k += 4) {

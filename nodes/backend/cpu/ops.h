@@ -16,6 +16,12 @@
  * the bits depend on n alone, not on the threads.  x (n) */
 void yt_sumsq(float *out, const float *x, size_t n);
 
+/* The L2 term of one tensor in one pass: wsumsq[0] = the sum of w^2, then
+ * g += l2 w, then gsumsq[0] = the sum of the new g^2; the same bits as
+ * yt_sumsq(wsumsq, w), yt_axpy(g, l2, w), yt_sumsq(gsumsq, g), with three
+ * streams over memory instead of five.  g, w (n) */
+void yt_l2_grad(float *wsumsq, float *gsumsq, float *g, const float *w, float l2, size_t n);
+
 /* y += a x.  x, y (n) */
 void yt_axpy(float *y, float a, const float *x, size_t n);
 

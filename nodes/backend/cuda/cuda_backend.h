@@ -45,6 +45,7 @@ void yt_cuda_matmul_forward(float *out, const float *x, const float *w, const fl
                             int K);
 void yt_cuda_matmul_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
                              const float *w, int N, int D, int K);
+void yt_cuda_matmul_grad_w(float *dw, const float *dout, const float *x, int N, int D, int K);
 
 /* layers.cu */
 void yt_cuda_sigmoid_forward(float *out, const float *x, size_t n);
@@ -103,6 +104,7 @@ void yt_cuda_loss_backward(int kind, float *dp, const float *p, const float *y, 
 /* steps.cu */
 void yt_cuda_sumsq(float *out, const float *x, size_t n);
 void yt_cuda_axpy(float *y, float a, const float *x, size_t n);
+void yt_cuda_l2_grad(float *wsumsq, float *gsumsq, float *g, const float *w, float l2, size_t n);
 void yt_cuda_adam_update(float *w, float *m, float *v, const float *g, const float *gsumsq, float clip,
                          size_t n, float lr_t, float b1, float b2, float eps);
 void yt_cuda_gather_rows(float *out, const float *x, const int32_t *idx, int N, int D);

@@ -43,6 +43,15 @@ extern "C" void yt_cuda_axpy(float *y, float a, const float *x, size_t n) {
   if (n) LAUNCH(k_axpy, blocks_for(n), THREADS, y, a, x, n);
 }
 
+/* yt_l2_grad: the three kernels in the CPU twin's order (the device streams
+ * memory fast enough that fusing them is not worth a fourth kernel) */
+// g, w (n)  wsumsq, gsumsq (1)
+extern "C" void yt_cuda_l2_grad(float *wsumsq, float *gsumsq, float *g, const float *w, float l2, size_t n) {
+  yt_cuda_sumsq(wsumsq, w, n);
+  yt_cuda_axpy(g, l2, w, n);
+  yt_cuda_sumsq(gsumsq, g, n);
+}
+
 /* yt_adam_update: the clip factor from gsumsq (on the device: no host sync) */
 __global__ static void k_adam(float *w, float *m, float *v, const float *g, const float *gsumsq, float clip,
                               size_t n, float lr_t, float b1, float b2, float eps) {
