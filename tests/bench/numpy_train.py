@@ -56,7 +56,12 @@ Training math (float32 throughout; np.float32 matmuls go to the system BLAS):
   * lr = base * decay ^ floor(step * batch_size / decay_examples), step from 0
   * every epoch the examples are permuted with numpy.random.default_rng(seed)
     (the same generator that drew the initial weights: Logistic W; MoE Wg
-    then We); the last, smaller batch of an epoch is kept.
+    then We). --batching stream (the default) cuts the epochs' permutations,
+    one after the other, into batches as train.py's input queue does
+    (shuffle_batch_join over num_epochs: a batch may span two epochs, only
+    the run's last batch is smaller), so a run takes the same number of
+    steps as yt8m-flow's train node; --batching epoch keeps each epoch's
+    last, smaller batch instead (one more step per epoch).
 
 Evaluation (batches of --eval_batch_size in file order), as eval_util.py:
   Hit@1 (argmax, first index on ties), PERR (argpartition, k = 0 quirk),
@@ -1010,6 +1015,7 @@ def parse_args(argv):
                     help="comma-separated epochs after which to evaluate too")
     ap.add_argument("--no_data_crc", action="store_true")
     ap.add_argument("--blas_threads", type=int, default=0)
+    ap.add_argument("--batching", choices=("stream", "epoch"), default="stream")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     if not args.selftest and not (args.train and args.eval):
@@ -1054,29 +1060,44 @@ def main(argv=None):
     step = 0
     train_s = 0.0
     epoch_times = []
-    for epoch in range(1, args.num_epochs + 1):
-        t_start = time.perf_counter()
-        perm = rng.permutation(n)
-        loss_sum = 0.0
-        for s in range(0, n, bs):
-            idx = perm[s:s + bs]
-            lr = learning_rate(step, args.base_learning_rate,
-                               args.learning_rate_decay, bs,
-                               args.learning_rate_decay_examples)
-            loss = train_step(model, opt, xtr[idx], ytr[idx], lr,
-                              args.clip_gradient_norm)
-            loss_sum += float(loss) * idx.size
-            step += 1
+    # the batches: (epoch that ends with this batch or 0, example indices)
+    perms = [rng.permutation(n) for _ in range(args.num_epochs)]
+    if args.batching == "stream":
+        order = np.concatenate(perms) if perms else np.zeros(0, np.int64)
+        batches = []
+        for s in range(0, order.size, bs):
+            idx = order[s:s + bs]
+            done = (s + idx.size) // n  # epochs complete after this batch
+            batches.append((done if done > s // n else 0, idx))
+    else:
+        batches = [(e + 1 if s + bs >= n else 0, p[s:s + bs])
+                   for e, p in enumerate(perms) for s in range(0, n, bs)]
+    epoch = 0
+    t_start = time.perf_counter()
+    loss_sum = 0.0
+    for ends, idx in batches:
+        lr = learning_rate(step, args.base_learning_rate,
+                           args.learning_rate_decay, bs,
+                           args.learning_rate_decay_examples)
+        loss = train_step(model, opt, xtr[idx], ytr[idx], lr,
+                          args.clip_gradient_norm)
+        loss_sum += float(loss) * idx.size
+        step += 1
+        if not ends or ends <= epoch:
+            continue
         epoch_s = time.perf_counter() - t_start
         train_s += epoch_s
-        epoch_times.append(epoch_s)
+        epoch_times.append(epoch_s / (ends - epoch))
+        epoch = ends
         print("epoch %d | steps %d | Loss: %.4f | lr %g | %.2f s | %.1f examples/s"
               % (epoch, step, loss_sum / n, lr, epoch_s, n / epoch_s), flush=True)
+        loss_sum = 0.0
         if epoch in eval_at and epoch != args.num_epochs:
             r = evaluate(model, xev, yev, args.eval_batch_size, args.top_k)
             r.update(epoch=epoch, train_seconds=train_s)
             history.append(r)
             print("  after epoch %d: %s" % (epoch, format_eval(r)), flush=True)
+        t_start = time.perf_counter()
 
     eps = n * args.num_epochs / train_s if train_s > 0 else float("nan")
     print("training: %d epochs, %d steps, %d examples in %.3f s, %.1f examples/s"
@@ -1098,7 +1119,8 @@ def main(argv=None):
                "gap": r["gap"], "map": r["map"], "loss": r["loss"],
                "num_classes": r["num_classes"], "epochs": args.num_epochs,
                "load_seconds": load_s, "epoch_seconds_min": ep_min,
-               "epoch_seconds_median": ep_med}
+               "epoch_seconds_median": ep_med, "steps": step,
+               "batching": args.batching}
         if history:
             out["history"] = history + [dict(r, epoch=args.num_epochs,
                                              train_seconds=train_s)]
