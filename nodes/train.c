@@ -448,7 +448,7 @@ static int flush(yt_node *n, yt_err *err) {
    * checkpoints included), as a training loop's clock would read; building the
    * model and the final checkpoint are said apart */
   double secs = s->t_start && s->t_last > s->t_start ? s->t_last - s->t_start : 0;
-  fprintf(stderr, "train: %" PRId64 " examples in %.1f s (%.1f examples/s), global step %" PRId64 "\n",
+  fprintf(stderr, "train: %" PRId64 " examples in %.3f s (%.1f examples/s), global step %" PRId64 "\n",
           s->examples, secs, secs > 0 ? s->examples / secs : 0.0, s->step);
   fprintf(stderr, "train: model built in %.2f s, final checkpoint in %.2f s (not counted above)\n", s->build_secs,
           save_secs);

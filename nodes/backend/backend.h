@@ -61,9 +61,6 @@ typedef struct yt_backend {
   void (*matmul_forward)(float *out, const float *x, const float *w, const float *bias, int N, int D, int K);
   void (*matmul_backward)(float *dx, float *dw, float *dbias, const float *dout, const float *x, const float *w,
                           int N, int D, int K);
-  /* dw = x^T dout, set rather than added (model.h yt_model_grad_set: a
-   * weight whose gradient has this one term, left out of the zeroing).  */
-  void (*matmul_grad_w)(float *dw, const float *dout, const float *x, int N, int D, int K);
   void (*sigmoid_forward)(float *out, const float *x, size_t n);
   void (*sigmoid_backward)(float *dx, const float *dout, const float *out, size_t n);
   void (*relu6_forward)(float *out, const float *x, size_t n);

@@ -102,16 +102,6 @@ void yt_matmul_backward(float *dx, float *dw, float *dbias, const float *dout, c
   }
 }
 
-// dout (N,K)  x (N,D)  dw (D,K)
-void yt_matmul_grad_w(float *dw, const float *dout, const float *x, int N, int D, int K) {
-  if (D <= 0 || K <= 0) return;
-  if (N <= 0) {
-    memset(dw, 0, (size_t)D * K * sizeof *dw);
-    return;
-  }
-  sgemm(CblasTrans, CblasNoTrans, D, K, N, 1.0f, x, D, dout, K, 0.0f, dw, K);
-}
-
 /* ---- activations ---------------------------------------------------------- */
 
 typedef struct {

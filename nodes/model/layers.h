@@ -28,11 +28,6 @@ void yt_matmul_forward(float *out, const float *x, const float *w, const float *
  * dout (N,K)  x (N,D)  w (D,K)  dx (N,D)  dw (D,K)  dbias (K) */
 void yt_matmul_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x, const float *w,
                         int N, int D, int K);
-/* dw = xT dout: set, not added (a weight whose gradient has this one term;
- * the model leaves it out of the zeroing, model.h yt_model_grad_set). Half
- * the memory traffic of zeroing dw and adding to it.
- * dout (N,K)  x (N,D)  dw (D,K) */
-void yt_matmul_grad_w(float *dw, const float *dout, const float *x, int N, int D, int K);
 
 /* out = 1/(1+exp(-x)), in place.  x, out (n) */
 void yt_sigmoid_forward(float *out, const float *x, size_t n);

@@ -12,7 +12,6 @@ int yt_logistic_head_build(yt_logistic_head *h, yt_model *m, int D, float l2, yt
   h->C = C;
   h->w = yt_model_add_tensor(m, "fully_connected/weights", 2, shape, 1, l2, YT_INIT_GLOROT, 0, err);
   if (h->w < 0) return h->w;
-  yt_model_grad_set(m, h->w); /* backward: matmul_grad_w */
   h->b = yt_model_add_tensor(m, "fully_connected/biases", 1, &C, 1, 0, YT_INIT_ZEROS, 0, err);
   if (h->b < 0) return h->b;
   h->dz = yt_model_alloc(m, (size_t)m->max_batch * C * sizeof(float), err);
@@ -31,8 +30,8 @@ void yt_logistic_head_backward(yt_logistic_head *h, yt_model *m, float *dx, cons
   size_t n = (size_t)B * h->C;
   m->be->zero(h->dz, n * sizeof *h->dz);
   m->be->sigmoid_backward(h->dz, dprobs, probs, n);
-  m->be->matmul_grad_w(yt_model_g(m, h->w), h->dz, x, B, h->D, h->C);
-  m->be->matmul_backward(dx, NULL, yt_model_g(m, h->b), h->dz, x, yt_model_p(m, h->w), B, h->D, h->C);
+  m->be->matmul_backward(dx, yt_model_g(m, h->w), yt_model_g(m, h->b), h->dz, x, yt_model_p(m, h->w), B, h->D,
+                     h->C);
 }
 
 double yt_logistic_head_flops(const yt_logistic_head *h, int training, int need_dx) {

@@ -148,7 +148,7 @@ static int check_config(const yt_model_config *c, const yt_model_type *t, int ma
 /* The operations every model uses through its backend (model.c, moe.c,
  * logistic.c, adam.c), then each type's own; yt_model_new_on refuses a
  * backend that lacks one, by name. */
-static const char *const common_ops[] = {"matmul_forward", "matmul_backward", "matmul_grad_w", "sigmoid_forward", "sigmoid_backward",
+static const char *const common_ops[] = {"matmul_forward", "matmul_backward", "sigmoid_forward", "sigmoid_backward",
                                          "l2norm_forward", "l2norm_backward", "moe_combine_forward",
                                          "moe_combine_backward", "loss_forward", "loss_backward", "sumsq", "axpy",
                                          "adam_update", NULL};
@@ -495,19 +495,6 @@ int yt_model_forward_u8(yt_model *m, const uint8_t *q, const int32_t *num_frames
   return forward_in(m, NULL, q, num_frames, B, training, probs, err);
 }
 
-/* Zeroes the gradient block but the tensors the backward sets whole
- * (yt_model_grad_set), in as few runs as the layout allows. */
-static void zero_grads(yt_model *m) {
-  size_t from = 0; /* start of the run to zero */
-  for (int i = 0; i < m->ntensors; i++) {
-    const yt_tensor_info *t = &m->tensor[i];
-    if (!t->grad_set) continue;
-    if (t->offset > from) m->be->zero(m->grads + from, (t->offset - from) * sizeof(float));
-    from = t->offset + t->numel;
-  }
-  if (m->nparams > from) m->be->zero(m->grads + from, (m->nparams - from) * sizeof(float));
-}
-
 int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float *reg_loss, yt_err *err) {
   if (!m->fwd_batch || !m->fwd_training)
     return yt_fail(err, YT_EINVAL, "%s: backward needs a training forward first (training = 1)", m->type->name);
@@ -517,7 +504,7 @@ int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float
     be->upload(m->labels_dev, labels, (size_t)B * C * sizeof(float));
     labels = m->labels_dev;
   }
-  zero_grads(m);
+  be->zero(m->grads, m->nparams * sizeof(float));
   be->loss_forward(m->scalars, m->cfg.label_loss, m->probs, labels, B, C);
   be->zero(m->dprobs, (size_t)B * C * sizeof(float));
   be->loss_backward(m->cfg.label_loss, m->dprobs, m->probs, labels, B, C);

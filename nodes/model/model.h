@@ -73,7 +73,6 @@ typedef struct yt_tensor_info {
   size_t numel;
   int trainable;      /* 0: batch-norm moving statistics (no gradient, no Adam) */
   float l2;           /* L2 scale s: the loss adds s * sum(w^2) / 2; 0 = none */
-  int grad_set;       /* the model's backward sets this gradient whole (yt_model_grad_set) */
 } yt_tensor_info;
 
 typedef struct yt_model yt_model;

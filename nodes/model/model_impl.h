@@ -70,10 +70,6 @@ int yt_model_add_tensor(yt_model *m, const char *name, int ndim, const int *shap
 /* Declares tower/<scope>/{beta,gamma,moving_mean,moving_variance} [C]; *first
  * gets beta's index (gamma, moving_mean, moving_variance follow it). */
 int yt_model_add_batchnorm(yt_model *m, const char *scope, int C, int *first, yt_err *err);
-/* Tensor i's gradient is set whole by the model's backward (one
- * matmul_grad_w, nothing added to it), so yt_model_backward does not zero it
- * first. Call at build, after yt_model_add_tensor. */
-static inline void yt_model_grad_set(yt_model *m, int i) { m->tensor[i].grad_set = 1; }
 static inline float *yt_model_p(yt_model *m, int i) { return m->params + m->tensor[i].offset; }
 static inline float *yt_model_g(yt_model *m, int i) { return m->grads + m->tensor[i].offset; }
 /* n zeroed bytes of the backend's memory owned by the model (freed with

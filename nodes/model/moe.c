@@ -20,8 +20,6 @@ int yt_moe_head_build(yt_moe_head *h, yt_model *m, int D, yt_err *err) {
   if (h->experts_w < 0) return h->experts_w;
   h->experts_b = yt_model_add_tensor(m, "experts/biases", 1, bshape, 1, 0, YT_INIT_ZEROS, 0, err);
   if (h->experts_b < 0) return h->experts_b;
-  yt_model_grad_set(m, h->gates_w); /* backward: matmul_grad_w */
-  yt_model_grad_set(m, h->experts_w);
   size_t B = (size_t)m->max_batch, G = (size_t)C * (M + 1), E = (size_t)C * M;
   h->gate_p = yt_model_alloc(m, B * G * sizeof(float), err);
   h->expert_p = h->gate_p ? yt_model_alloc(m, B * E * sizeof(float), err) : NULL;
@@ -44,11 +42,9 @@ void yt_moe_head_backward(yt_moe_head *h, yt_model *m, float *dx, const float *d
   m->be->zero(h->dgate, (size_t)B * G * sizeof(float));
   m->be->zero(h->dexpert, (size_t)B * E * sizeof(float));
   m->be->moe_combine_backward(h->dgate, h->dexpert, dprobs, h->gate_p, h->expert_p, B, C, M);
-  m->be->matmul_grad_w(yt_model_g(m, h->gates_w), h->dgate, x, B, h->D, G);
-  m->be->matmul_grad_w(yt_model_g(m, h->experts_w), h->dexpert, x, B, h->D, E);
-  if (dx) m->be->matmul_backward(dx, NULL, NULL, h->dgate, x, yt_model_p(m, h->gates_w), B, h->D, G);
-  m->be->matmul_backward(dx, NULL, yt_model_g(m, h->experts_b), h->dexpert, x, yt_model_p(m, h->experts_w), B, h->D,
-                         E);
+  m->be->matmul_backward(dx, yt_model_g(m, h->gates_w), NULL, h->dgate, x, yt_model_p(m, h->gates_w), B, h->D, G);
+  m->be->matmul_backward(dx, yt_model_g(m, h->experts_w), yt_model_g(m, h->experts_b), h->dexpert, x,
+                     yt_model_p(m, h->experts_w), B, h->D, E);
 }
 
 double yt_moe_head_flops(const yt_moe_head *h, int training, int need_dx) {

@@ -93,24 +93,6 @@ static void test_sumsq_axpy(const yt_backend *be) {
   }
 }
 
-/* matmul_grad_w sets dw to what matmul_backward adds to a zeroed dw, to the
- * bit (the same sgemm with beta 0), whatever dw held before; N = 0 zeroes it */
-static void test_matmul_grad_w(const yt_backend *be) {
-  int shapes[][3] = {{1, 1, 1}, {5, 3, 7}, {128, 1152, 3862}, {0, 4, 6}, {300, 17, 2000}};
-  for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
-    int N = shapes[k][0], D = shapes[k][1], K = shapes[k][2];
-    size_t nw = (size_t)D * K;
-    float *x = rnd((size_t)N * D + 1, -1, 1), *dout = rnd((size_t)N * K + 1, -1, 1);
-    float *ref = calloc(nw, sizeof *ref), *dw = rnd(nw, 5, 9);
-    be->matmul_backward(NULL, ref, NULL, dout, x, NULL, N, D, K);
-    be->matmul_grad_w(dw, dout, x, N, D, K);
-    int same = 1;
-    for (size_t i = 0; i < nw; i++) same &= dw[i] == ref[i];
-    CHECK(same, "matmul_grad_w N %d D %d K %d: differs from matmul_backward into zeros", N, D, K);
-    free(x), free(dout), free(ref), free(dw);
-  }
-}
-
 /* ops.h's sum of squares by hand, scalar: blocks of 64k floats (n here stays
  * below 4096 blocks), 8 double lanes each, lanes then blocks added in order */
 static float sumsq_by_hand(const float *x, size_t n) {
@@ -358,7 +340,6 @@ int main(void) {
   test_memory(be);
   test_sumsq_axpy(be);
   test_l2_grad(be);
-  test_matmul_grad_w(be);
   test_adam(be);
   test_ema(be);
   test_gather(be);

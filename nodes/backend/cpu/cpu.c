@@ -27,7 +27,7 @@
 // clang-format off
 #define YT_BACKEND_OPS(X)                                                                                    \
   X(alloc) X(free) X(alloc_host) X(free_host) X(upload) X(download) X(zero) X(copy) X(check)                \
-  X(matmul_forward) X(matmul_backward) X(matmul_grad_w) X(sigmoid_forward) X(sigmoid_backward) X(relu6_forward)              \
+  X(matmul_forward) X(matmul_backward) X(sigmoid_forward) X(sigmoid_backward) X(relu6_forward)              \
   X(relu6_backward) X(softmax_forward) X(softmax_backward) X(batchnorm_forward) X(batchnorm_backward)       \
   X(l2norm_forward) X(l2norm_backward) X(meanpool_forward) X(meanpool_backward) X(maxpool_forward)          \
   X(maxpool_backward) X(moe_combine_forward) X(moe_combine_backward)                                        \
@@ -102,7 +102,6 @@ static const yt_backend cpu_backend = {
     .check = cpu_check,
     .matmul_forward = yt_matmul_forward,
     .matmul_backward = yt_matmul_backward,
-    .matmul_grad_w = yt_matmul_grad_w,
     .sigmoid_forward = yt_sigmoid_forward,
     .sigmoid_backward = yt_sigmoid_backward,
     .relu6_forward = yt_relu6_forward,

@@ -45,7 +45,6 @@ void yt_cuda_matmul_forward(float *out, const float *x, const float *w, const fl
                             int K);
 void yt_cuda_matmul_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
                              const float *w, int N, int D, int K);
-void yt_cuda_matmul_grad_w(float *dw, const float *dout, const float *x, int N, int D, int K);
 
 /* layers.cu */
 void yt_cuda_sigmoid_forward(float *out, const float *x, size_t n);

@@ -47,15 +47,3 @@ extern "C" void yt_cuda_matmul_backward(float *dx, float *dw, float *dbias, cons
     CU(cublasSgemm(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, K, D, N, &one, dout, K, x, D, &one, dw, K));
   if (dbias) LAUNCH(k_colsum_add, (K + COLS - 1) / COLS, dim3(COLS, ROWS), dbias, dout, N, K);
 }
-
-// dout (N,K)  x (N,D)  dw (D,K)
-extern "C" void yt_cuda_matmul_grad_w(float *dw, const float *dout, const float *x, int N, int D, int K) {
-  if (D <= 0 || K <= 0) return;
-  if (N <= 0) {
-    CU(cudaMemsetAsync(dw, 0, (size_t)D * K * sizeof *dw, yt_cuda_stream()));
-    return;
-  }
-  const float one = 1.0f, zero = 0.0f;
-  /* dw^T (K,D) = dout^T (K,N) x (N,D) */
-  CU(cublasSgemm(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, K, D, N, &one, dout, K, x, D, &zero, dw, K));
-}

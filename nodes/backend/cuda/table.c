@@ -18,7 +18,6 @@ yt_backend yt_cuda_table = {
     .check = yt_cuda_check,
     .matmul_forward = yt_cuda_matmul_forward,
     .matmul_backward = yt_cuda_matmul_backward,
-    .matmul_grad_w = yt_cuda_matmul_grad_w,
     .sigmoid_forward = yt_cuda_sigmoid_forward,
     .sigmoid_backward = yt_cuda_sigmoid_backward,
     .relu6_forward = yt_cuda_relu6_forward,
