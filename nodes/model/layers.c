@@ -121,9 +121,20 @@ void yt_sigmoid_forward(float *out, const float *x, size_t n) {
   yt_parallel_for(n, 16, PAR_ELEMS, sigmoid_range, &j);
 }
 
+typedef struct {
+  float *dx;
+  const float *dout, *out;
+} sigmoid_bwd_job;
+
+static void sigmoid_backward_range(void *ctx, size_t lo, size_t hi) {
+  const sigmoid_bwd_job *j = ctx;
+  for (size_t i = lo; i < hi; i++) j->dx[i] += j->dout[i] * j->out[i] * (1.0f - j->out[i]);
+}
+
 // dout, out, dx (n)
 void yt_sigmoid_backward(float *dx, const float *dout, const float *out, size_t n) {
-  for (size_t i = 0; i < n; i++) dx[i] += dout[i] * out[i] * (1.0f - out[i]);
+  sigmoid_bwd_job j = {dx, dout, out};
+  yt_parallel_for(n, 16, PAR_ELEMS, sigmoid_backward_range, &j);
 }
 
 // x, out (n)
