@@ -190,6 +190,10 @@ int yt_shm_put(yt_shm_pool *p, const void *data, size_t len, uint8_t desc[YT_SHM
   return 1;
 }
 
+int yt_shm_room(yt_shm_pool *p, size_t len, size_t largest, int frames) {
+  return yt_shm_in_use(p) + chunk_bytes(len) <= (size_t)frames * chunk_bytes(largest);
+}
+
 size_t yt_shm_in_use(yt_shm_pool *p) {
   reclaim(p);
   size_t n = 0;

@@ -47,8 +47,15 @@ int yt_shm_put(yt_shm_pool *p, const void *data, size_t len, uint8_t desc[YT_SHM
  * yt_buf (release = yt_shm_unref drops the hold) for the caller to fill, or 0
  * when the pool has no room now (then malloc instead). */
 int yt_shm_alloc(yt_shm_pool *p, size_t len, yt_buf *out);
-/* Bytes in chunks still held (by the producer or any consumer). */
+/* Bytes in chunks still held (by the producer or any consumer), each chunk
+ * counted whole: yt_shm_chunk_size of its data. */
 size_t yt_shm_in_use(yt_shm_pool *p);
+/* The limit a producer keeps on what it has in flight (nodes/core/runner.c):
+ * 1 when a chunk of len data bytes fits beside the chunks still held within
+ * frames chunks of largest data bytes, every chunk counted as the pool counts
+ * it (header and alignment included: in data bytes alone, two chunks never
+ * fit in two frames' worth). */
+int yt_shm_room(yt_shm_pool *p, size_t len, size_t largest, int frames);
 /* If b is a buffer from p's yt_shm_alloc: fills desc for its first b->len
  * bytes, moves the hold into *chunk (b no longer owns it) and returns 1; the
  * newest chunk gives back the room it did not use. Else 0 (copy it). */

@@ -236,7 +236,7 @@ static int alloc_frame(yt_node *n, int pad, size_t len, yt_buf *out) {
   double t0 = 0;
   for (;;) {
     uint32_t seen = yt_shm_release_seq(pool); /* before the check: a release after it wakes the wait */
-    if (yt_shm_in_use(pool) + len <= (size_t)(1 + consumers) * r->pool_max_frame) break;
+    if (yt_shm_room(pool, len, r->pool_max_frame, 1 + consumers)) break;
     double t = now();
     if (t0 == 0) t0 = t;
     else if (t - t0 > POOL_WAIT_S) break;

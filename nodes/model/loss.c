@@ -75,7 +75,11 @@ static double ce_sum(const float *p, const float *y, size_t i0, size_t i1) {
   for (; i + 4 <= i1; i += 4) {
     __m128 pv = _mm_loadu_ps(p + i), yv = _mm_loadu_ps(y + i);
     __m128 xp = _mm_add_ps(pv, eps), xn = _mm_add_ps(_mm_sub_ps(one, pv), eps), t;
-    if (all_normal(xp) && all_normal(xn)) {
+    __m128 pos = _mm_cmpeq_ps(yv, one), binary = _mm_or_ps(pos, _mm_cmpeq_ps(yv, _mm_setzero_ps()));
+    __m128 x = _mm_or_ps(_mm_and_ps(pos, xp), _mm_andnot_ps(pos, xn)); /* y 1: p + eps, y 0: 1 - p + eps */
+    if (_mm_movemask_ps(binary) == 0xf && all_normal(x)) {
+      t = log4(x); /* 0/1 labels: the one term of weight 1 (the other is 0), as ce_term */
+    } else if (all_normal(xp) && all_normal(xn)) {
       t = _mm_add_ps(_mm_mul_ps(yv, log4(xp)), _mm_mul_ps(_mm_sub_ps(one, yv), log4(xn)));
     } else { /* NaN, inf or p outside [0, 1]: logf's answer, lane by lane */
       float tt[4];

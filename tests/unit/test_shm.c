@@ -124,6 +124,33 @@ static void test_ring(void) {
 /* Two processes: the child receives, checks and releases; the parent sends
  * frames of mixed sizes (small ones inline, big ones through the pool), then
  * waits until every chunk came back by putting into a full-size pool. */
+/* The producer's in-flight limit (runner.c alloc_frame: one frame per
+ * consumer plus the one being built): with a batch held by its consumer, the
+ * next batch of the same size fits in two frames' worth; a third does not.
+ * Counted in data bytes against chunks with headers, the second never fit,
+ * and producer and consumer took turns instead of overlapping. */
+static void test_room(void) {
+  yt_err err = {0};
+  yt_shm_pool *p;
+  CHECK(yt_shm_pool_new(&p, 8 * 1024 * KB, &err) == YT_OK, "%s", err.msg);
+  size_t len = 128 * 1152 * 4; /* a video-level batch of 128, float32 */
+  CHECK(yt_shm_room(p, len, len, 2), "an empty pool has room for a frame");
+  yt_buf held, next, third;
+  CHECK(yt_shm_alloc(p, len, &held) == 1, "alloc");
+  CHECK(yt_shm_in_use(p) > len, "in use counts the chunk header (%zu for %zu data bytes)", yt_shm_in_use(p), len);
+  CHECK(yt_shm_room(p, len, len, 2), "one frame held by the consumer: room for the next one (2 in flight)");
+  CHECK(yt_shm_alloc(p, len, &next) == 1, "alloc");
+  CHECK(!yt_shm_room(p, len, len, 2), "two held: no room for a third at 2 in flight");
+  CHECK(yt_shm_room(p, len, len, 3), "two held: room for a third at 3 in flight");
+  CHECK(yt_shm_room(p, len / 2, len, 2) == 0, "a smaller frame past the limit waits too");
+  yt_buf_free(&held);
+  CHECK(yt_shm_room(p, len, len, 2), "the consumer let go: room again");
+  CHECK(yt_shm_alloc(p, len, &third) == 1, "alloc");
+  yt_buf_free(&next);
+  yt_buf_free(&third);
+  yt_shm_pool_free(p);
+}
+
 static void test_processes(void) {
   char dir[] = "/tmp/yt-test-shm-XXXXXX";
   CHECK(mkdtemp(dir) != NULL, "mkdtemp");
@@ -199,6 +226,7 @@ static void test_processes(void) {
 
 int main(void) {
   test_ring();
+  test_room();
   test_processes();
   return check_report("test_shm");
 }
