@@ -77,7 +77,8 @@ static size_t child_results(float *out) {
   yt_sumsq(&s, x, N);
   out[k++] = s;
   yt_sumsq(&s, g, N);
-  yt_adam_update(w, m, v, g, &s, 0.001f, N, 0.01f, 0.9f, 0.999f, 1e-8f);
+  yt_adam_update(w, m, v, g, &s, 0.001f, N, 0.01f, 0.9f, 0.999f, 1e-8f); /* clipped: g scaled */
+  yt_adam_update(w, m, v, g, &s, 1e3f, N, 0.01f, 0.9f, 0.999f, 1e-8f);    /* under the clip: g as it is */
   yt_axpy(g, 1e-3f, w, N);
   yt_ema_update(m, w, 0.99f, N);
   float *p = malloc(sizeof(float) * B * C), *y = calloc((size_t)B * C, sizeof(float));
