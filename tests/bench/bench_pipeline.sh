@@ -2,12 +2,14 @@
 # Dataflow-overhead benchmark driver (not a test: it prints figures; it fails
 # only when a run fails or records go missing).
 #
-# Usage: tests/bench/bench_pipeline.sh [BUILD_DIR] [--mb 300] [--repeat 3]
+# Usage: tests/bench/bench_pipeline.sh [BUILD_DIR] [--mb 1000] [--repeat 3]
 #                                      [--batch-size 32] [--workdir DIR]
 #
 # What does running graphs/read_frames.flow as processes connected by
 # ZeroMQ cost, against the same stages in one process? On a generated
-# frame-level corpus of about --mb MB (kept in --workdir, default
+# frame-level corpus of about --mb MB (1000 by default: long enough that a
+# run's fixed 0.04 s start/stop and the first pass over the shared-memory
+# pool weigh little, as on a real corpus; kept in --workdir, default
 # /tmp/yt8m-bench-pipeline, and reused when it was made for the same size),
 # --repeat times each, interleaved (one round runs every variant once):
 #   a  one process: BUILD_DIR/tests/bench/bench_pipeline (the harness chain,
@@ -41,7 +43,7 @@ GRAPH="$ROOT/graphs/read_frames.flow"
 PY=/usr/bin/python3
 
 BUILD=./build
-MB=300
+MB=1000
 REPEAT=3
 BATCH=32
 WORK=/tmp/yt8m-bench-pipeline
