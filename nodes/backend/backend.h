@@ -34,6 +34,9 @@
 
 #include "core/error.h"
 
+/* upload_input's staging slots: one per input a step uploads */
+enum { YT_INPUT_FEATURES, YT_INPUT_NUM_FRAMES, YT_INPUT_LABELS, YT_INPUT_SLOTS };
+
 typedef struct yt_backend {
   const char *name; /* "cpu" or "cuda" */
   int device;       /* the CUDA ordinal; -1 on the CPU */
@@ -52,6 +55,18 @@ typedef struct yt_backend {
   void (*download)(void *dst, const void *src, size_t bytes);
   void (*zero)(void *p, size_t bytes);
   void (*copy)(void *dst, const void *src, size_t bytes); /* within the backend; no overlap */
+  /* The batch's way in (model.c), a step's inputs: src (any host memory,
+   * free to change once the call returns) is copied into the slot's
+   * page-locked staging buffer (YT_INPUT_*; the slot's previous copy waits
+   * for its transfer), then to dst on the device's copy stream, after the
+   * inputs' last readers (inputs_done) and beside whatever the compute stream
+   * still runs (the previous step's Adam). inputs_ready: what is queued
+   * after it sees every upload_input before it. inputs_done: the inputs'
+   * device buffers are free to be overwritten once the work queued before it
+   * ran. On the CPU: memcpy, and the other two do nothing. */
+  void (*upload_input)(void *dst, const void *src, size_t bytes, int slot);
+  void (*inputs_ready)(void);
+  void (*inputs_done)(void);
   /* Waits for queued work; the first failure since the last check, or YT_OK:
    * YT_ENOMEM for an allocation (the byte count in the message), YT_EIO for
    * anything else ("cuda:0: backend/cuda/x.cu:LINE: <statement>: <error>"). */

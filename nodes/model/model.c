@@ -448,8 +448,11 @@ static int forward_in(yt_model *m, const float *x, const uint8_t *q, const int32
   }
   const yt_backend *be = m->be;
   m->nf = NULL;
+  /* A device gets the batch through upload_input (page-locked staging, the
+   * copy stream: it overlaps the previous step's queued Adam), and the
+   * forward waits for it at inputs_ready. */
   if (num_frames && m->nf_dev) { /* backend memory; the model reads num_frames on the host too (sampling) */
-    be->upload(m->nf_dev, num_frames, (size_t)B * sizeof(int32_t));
+    be->upload_input(m->nf_dev, num_frames, (size_t)B * sizeof(int32_t), YT_INPUT_NUM_FRAMES);
     m->nf = m->nf_dev;
   }
   size_t rows = (size_t)B * (m->type->frame_level ? (size_t)m->cfg.max_frames : 1), D = m->cfg.feature_dim;
@@ -464,17 +467,20 @@ static int forward_in(yt_model *m, const float *x, const uint8_t *q, const int32
     } else {
       if (!m->q_dev && !(m->q_dev = yt_model_alloc(m, (size_t)m->max_batch * m->cfg.max_frames * D, err)))
         return YT_ENOMEM;
-      be->upload(m->q_dev, q, rows * D);
+      be->upload_input(m->q_dev, q, rows * D, YT_INPUT_FEATURES);
       q = m->q_dev;
     }
+    be->inputs_ready();
     be->dequantize_frames(dst, q, m->nf, B, m->cfg.max_frames, (int)D, YT_DQ_SCALE, YT_DQ_BIAS);
     x = dst;
   } else if (!m->on_host) { /* the input to the device */
-    be->upload(m->x_dev, x, rows * D * sizeof(float));
+    be->upload_input(m->x_dev, x, rows * D * sizeof(float), YT_INPUT_FEATURES);
     x = m->x_dev;
   }
+  be->inputs_ready();
   m->gsumsq_ready = 0;
   m->type->forward(m, x, num_frames, B, training ? 1 : 0);
+  be->inputs_done(); /* the next batch's uploads wait for this forward's reads */
   m->fwd_batch = B;
   m->fwd_training = training ? 1 : 0;
   size_t pn = (size_t)B * m->cfg.num_classes;
@@ -501,7 +507,8 @@ int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float
   int B = m->fwd_batch, C = m->cfg.num_classes;
   const yt_backend *be = m->be;
   if (!m->on_host) {
-    be->upload(m->labels_dev, labels, (size_t)B * C * sizeof(float));
+    be->upload_input(m->labels_dev, labels, (size_t)B * C * sizeof(float), YT_INPUT_LABELS);
+    be->inputs_ready();
     labels = m->labels_dev;
   }
   be->zero(m->grads, m->nparams * sizeof(float));
@@ -517,6 +524,7 @@ int yt_model_backward(yt_model *m, const float *labels, float *label_loss, float
     be->l2_grad(m->scalars + 1 + i, m->gsumsq + i, m->grads + t->offset, m->params + t->offset, t->l2, t->numel);
   }
   m->gsumsq_ready = 1;
+  be->inputs_done(); /* the last reads of this step's inputs (and activations of them) are queued */
   float sc[1 + YT_MODEL_MAX_TENSORS];
   be->download(sc, m->scalars, (1 + (size_t)m->ntensors) * sizeof(float));
   int rc = be->check(err);

@@ -197,6 +197,47 @@ static void t_memory(void) {
   done("memory");
 }
 
+/* upload_input: the caller's buffer is free when the call returns (changed
+ * at once here), a slot's staging is reused only after its last transfer
+ * (two uploads back to back from one slot to two buffers), a bigger upload
+ * grows the staging, and what is queued after inputs_ready sees the data;
+ * inputs_done then a kernel that reads the buffer, then a new upload into
+ * it: the kernel reads the old contents (on a device, the copy waits for it) */
+static void t_inputs(void) {
+  enum { N = 50001 };
+  float *a = rnd(N, -1, 1), *b = rnd(N, -1, 1), *keep_a = rnd(N, 0, 0), *keep_b = rnd(N, 0, 0);
+  memcpy(keep_a, a, N * sizeof *a);
+  memcpy(keep_b, b, N * sizeof *b);
+  float *da = upf(NULL, N), *db = upf(NULL, N), *dc = upf(NULL, 2 * N), *sum = upf(NULL, 1);
+  gpu->upload_input(da, a, N * sizeof *a, YT_INPUT_FEATURES);
+  memset(a, 0, N * sizeof *a); /* free once the call returned */
+  gpu->upload_input(db, b, N * sizeof *b, YT_INPUT_FEATURES);
+  memset(b, 0, N * sizeof *b);
+  gpu->inputs_ready();
+  note("upload_input", "first of two from one slot", diff(da, keep_a, N), EXACT);
+  note("upload_input", "second", diff(db, keep_b, N), EXACT);
+  float *big = rnd(2 * N, -3, 3);
+  gpu->upload_input(dc, big, 2 * N * sizeof *big, YT_INPUT_LABELS);
+  gpu->upload_input(dc, big, N * sizeof *big, YT_INPUT_LABELS); /* smaller again: the same staging */
+  gpu->inputs_ready();
+  note("upload_input", "grown staging", diff(dc, big, 2 * N), EXACT);
+  note("inputs_ready", "", 0, EXACT);
+  /* a reader queued before inputs_done sees the old contents; the next upload lands after it */
+  float s_old = -1, s_new = -1, want_old, want_new;
+  cpu->sumsq(&want_old, keep_a, N);
+  gpu->sumsq(sum, da, N);
+  gpu->inputs_done();
+  gpu->upload_input(da, keep_b, N * sizeof *keep_b, YT_INPUT_FEATURES);
+  gpu->inputs_ready();
+  gpu->download(&s_old, sum, sizeof s_old);
+  cpu->sumsq(&want_new, keep_b, N);
+  gpu->sumsq(sum, da, N);
+  gpu->download(&s_new, sum, sizeof s_new);
+  note("inputs_done", "the reader before it", fabs(s_old - want_old) / want_old, ULPS);
+  note("inputs_done", "the upload after it", fabs(s_new - want_new) / want_new, ULPS);
+  done("inputs");
+}
+
 /* ---- matmul ------------------------------------------------------------------------------------- */
 
 static void t_matmul(int N, int D, int K, int bias, int nodx, double tol, const char *fwd, const char *bwd) {
@@ -762,6 +803,7 @@ int main(void) {
   CHECK(!strcmp(gpu->name, "cuda") && gpu->device == 0, "table name %s device %d", gpu->name, gpu->device);
 
   t_memory();
+  t_inputs();
 
   /* N D K bias no-dx */
   int mm[][5] = {{1, 1, 1, 1, 0},       {37, 19, 53, 1, 0}, {5, 1500, 7, 0, 0}, {64, 33, 1100, 1, 0},

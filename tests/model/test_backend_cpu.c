@@ -69,6 +69,13 @@ static void test_memory(const yt_backend *be) {
   float *ph = be->alloc_host(16);
   CHECK(ph != NULL, "alloc_host");
   be->free_host(ph);
+  /* a step's inputs: a plain copy on the CPU, ready at once */
+  float in[N];
+  for (int i = 0; i < N; i++) in[i] = (float)i - 3.5f;
+  be->upload_input(d, in, sizeof in, YT_INPUT_LABELS);
+  be->inputs_ready();
+  be->inputs_done();
+  CHECK(!memcmp(d, in, sizeof in), "upload_input copies on the CPU");
   be->free(d);
   be->free(e);
   CHECK(be->check(&err) == YT_OK, "check: %s", err.msg);

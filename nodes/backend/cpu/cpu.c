@@ -26,7 +26,8 @@
  * adding it here too; the static assert below notices a missing one. */
 // clang-format off
 #define YT_BACKEND_OPS(X)                                                                                    \
-  X(alloc) X(free) X(alloc_host) X(free_host) X(upload) X(download) X(zero) X(copy) X(check)                \
+  X(alloc) X(free) X(alloc_host) X(free_host) X(upload) X(download) X(zero) X(copy)                         \
+  X(upload_input) X(inputs_ready) X(inputs_done) X(check)                                                    \
   X(matmul_forward) X(matmul_backward) X(sigmoid_forward) X(sigmoid_backward) X(relu6_forward)              \
   X(relu6_backward) X(softmax_forward) X(softmax_backward) X(batchnorm_forward) X(batchnorm_backward)       \
   X(l2norm_forward) X(l2norm_backward) X(meanpool_forward) X(meanpool_backward) X(maxpool_forward)          \
@@ -66,6 +67,11 @@ static void cpu_upload(void *dst, const void *src, size_t bytes) {
 static void cpu_download(void *dst, const void *src, size_t bytes) {
   memcpy(dst, src, bytes);
 }
+static void cpu_upload_input(void *dst, const void *src, size_t bytes, int slot) {
+  (void)slot; /* nothing to stage: the model reads host memory */
+  memcpy(dst, src, bytes);
+}
+static void cpu_inputs_nop(void) {}
 static void cpu_copy(void *dst, const void *src, size_t bytes) {
   memmove(dst, src, bytes);
 }
@@ -99,6 +105,9 @@ static const yt_backend cpu_backend = {
     .download = cpu_download,
     .zero = cpu_zero,
     .copy = cpu_copy,
+    .upload_input = cpu_upload_input,
+    .inputs_ready = cpu_inputs_nop,
+    .inputs_done = cpu_inputs_nop,
     .check = cpu_check,
     .matmul_forward = yt_matmul_forward,
     .matmul_backward = yt_matmul_backward,

@@ -1,6 +1,6 @@
-/* backend.cu: the CUDA backend's process-wide state (device, one stream, one
- * cuBLAS handle, a scratch buffer), its sticky first error, yt_cuda_open and
- * the memory entries. The operations are in matmul.cu, layers.cu, loss.cu
+/* backend.cu: the CUDA backend's process-wide state (device, the compute
+ * stream and a copy stream for the inputs, one cuBLAS handle, a scratch
+ * buffer), its sticky first error, yt_cuda_open and the memory entries. The operations are in matmul.cu, layers.cu, loss.cu
  * and steps.cu; the table in table.c. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +19,17 @@ static struct {
   int err_code; /* the first failure since the last check, 0 when none */
   char err[sizeof(((yt_err *)0)->msg)];
 } st = {0, -1, nullptr, nullptr, nullptr, 0, 0, ""};
+
+/* upload_input: the copy stream, page-locked staging per slot, and events:
+ * consumed (compute stream: the inputs' last readers ran), copied (copy
+ * stream: the uploads so far ran), done[slot] (the slot's last transfer) */
+static struct {
+  cudaStream_t copy;
+  cudaEvent_t consumed, copied, done[YT_INPUT_SLOTS];
+  int consumed_set, pending[YT_INPUT_SLOTS];
+  void *stage[YT_INPUT_SLOTS];
+  size_t stage_bytes[YT_INPUT_SLOTS];
+} inputs;
 
 cudaStream_t yt_cuda_stream(void) {
   return st.stream;
@@ -129,6 +140,12 @@ extern "C" const yt_backend *yt_cuda_open(int device, int allow_tf32, yt_err *er
   if (!CU(cudaStreamCreateWithFlags(&st.stream, cudaStreamNonBlocking))) goto fail;
   if (!CU(cublasCreate(&st.blas))) goto fail;
   if (!CU(cublasSetStream(st.blas, st.stream))) goto fail;
+  if (!CU(cudaStreamCreateWithFlags(&inputs.copy, cudaStreamNonBlocking))) goto fail;
+  if (!CU(cudaEventCreateWithFlags(&inputs.consumed, cudaEventDisableTiming)) ||
+      !CU(cudaEventCreateWithFlags(&inputs.copied, cudaEventDisableTiming)))
+    goto fail;
+  for (int i = 0; i < YT_INPUT_SLOTS; i++)
+    if (!CU(cudaEventCreateWithFlags(&inputs.done[i], cudaEventDisableTiming))) goto fail;
   if (!set_math(allow_tf32)) goto fail;
   st.open = 1;
   yt_cuda_table.device = device;
@@ -136,8 +153,9 @@ extern "C" const yt_backend *yt_cuda_open(int device, int allow_tf32, yt_err *er
 fail:
   if (st.blas) cublasDestroy(st.blas);
   if (st.stream) cudaStreamDestroy(st.stream);
+  if (inputs.copy) cudaStreamDestroy(inputs.copy);
   st.blas = nullptr;
-  st.stream = nullptr;
+  st.stream = inputs.copy = nullptr; /* the events are small: left to the process's end */
   take_error(err);
   st.device = -1;
   return nullptr;
@@ -176,6 +194,45 @@ extern "C" void yt_cuda_free_host(void *p) {
 
 extern "C" void yt_cuda_upload(void *dst, const void *src, size_t bytes) {
   if (bytes) CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st.stream));
+}
+
+/* A step's input: staged in page-locked memory (so the transfer runs at the
+ * bus's speed and the caller's src is free at once), sent on the copy stream
+ * after the previous inputs' last readers, so that it overlaps what the
+ * compute stream still has queued (the previous step's Adam). */
+extern "C" void yt_cuda_upload_input(void *dst, const void *src, size_t bytes, int slot) {
+  if (!bytes) return;
+  if (slot < 0 || slot >= YT_INPUT_SLOTS) {
+    char detail[64];
+    snprintf(detail, sizeof detail, "slot %d of %d", slot, (int)YT_INPUT_SLOTS);
+    CU_DETAIL(cudaErrorInvalidValue, detail);
+    return;
+  }
+  /* the staging buffer is free once its last transfer ran */
+  if (inputs.pending[slot] && !CU(cudaEventSynchronize(inputs.done[slot]))) return;
+  inputs.pending[slot] = 0;
+  if (bytes > inputs.stage_bytes[slot]) {
+    if (inputs.stage[slot] && !CU(cudaFreeHost(inputs.stage[slot]))) return;
+    inputs.stage[slot] = nullptr;
+    inputs.stage_bytes[slot] = 0;
+    char detail[96];
+    snprintf(detail, sizeof detail, "input staging, %zu bytes of page-locked host memory", bytes);
+    if (!CU_DETAIL(cudaMallocHost(&inputs.stage[slot], bytes), detail)) return;
+    inputs.stage_bytes[slot] = bytes;
+  }
+  memcpy(inputs.stage[slot], src, bytes);
+  /* dst may still be read by work queued before the last inputs_done */
+  if (inputs.consumed_set && !CU(cudaStreamWaitEvent(inputs.copy, inputs.consumed, 0))) return;
+  if (!CU(cudaMemcpyAsync(dst, inputs.stage[slot], bytes, cudaMemcpyHostToDevice, inputs.copy))) return;
+  if (CU(cudaEventRecord(inputs.done[slot], inputs.copy))) inputs.pending[slot] = 1;
+}
+
+extern "C" void yt_cuda_inputs_ready(void) {
+  if (CU(cudaEventRecord(inputs.copied, inputs.copy))) CU(cudaStreamWaitEvent(st.stream, inputs.copied, 0));
+}
+
+extern "C" void yt_cuda_inputs_done(void) {
+  if (CU(cudaEventRecord(inputs.consumed, st.stream))) inputs.consumed_set = 1;
 }
 
 extern "C" void yt_cuda_download(void *dst, const void *src, size_t bytes) {

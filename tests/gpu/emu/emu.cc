@@ -288,6 +288,44 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   return e;
 }
 
+/* Events on the one queue: a record is a marker, a wait orders nothing the
+ * queue does not already order, and synchronizing runs the queue (what is
+ * queued after the record runs too: sooner than a device would, never later).
+ * A use before create, or after destroy, is an error. */
+struct emu_event {
+  bool live, recorded;
+};
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+  (void)flags;
+  *e = new emu_event{true, false};
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  if (!e || !e->live) return fail(cudaErrorInvalidValue, "cudaEventDestroy: not a live event");
+  e->live = false; /* kept, so that a later use is caught */
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  (void)s;
+  if (!e || !e->live) return fail(cudaErrorInvalidValue, "cudaEventRecord: not a live event");
+  e->recorded = true;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (!e || !e->live) return fail(cudaErrorInvalidValue, "cudaEventSynchronize: not a live event");
+  flush();
+  cudaError_t err = exec_err;
+  exec_err = cudaSuccess;
+  if (err) last_err = err;
+  return err;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
+  (void)s, (void)flags;
+  if (!e || !e->live) return fail(cudaErrorInvalidValue, "cudaStreamWaitEvent: not a live event");
+  if (!e->recorded) return fail(cudaErrorInvalidValue, "cudaStreamWaitEvent: the event was never recorded");
+  return cudaSuccess;
+}
+
 /* ---- copies ------------------------------------------------------------------------------------------ */
 
 /* Checks [p, p + bytes) against the kind of memory the copy says it is. */
