@@ -456,28 +456,27 @@ static int forward_in(yt_model *m, const float *x, const uint8_t *q, const int32
     m->nf = m->nf_dev;
   }
   size_t rows = (size_t)B * (m->type->frame_level ? (size_t)m->cfg.max_frames : 1), D = m->cfg.feature_dim;
-  if (q) {
-    /* (B,F,D) uint8 -> float32 where the model reads its input */
+  if (!m->on_host && q) { /* uint8 frames go to the device as they are */
+    if (!m->q_dev && !(m->q_dev = yt_model_alloc(m, (size_t)m->max_batch * m->cfg.max_frames * D, err)))
+      return YT_ENOMEM;
+    be->upload_input(m->q_dev, q, rows * D, YT_INPUT_FEATURES);
+    q = m->q_dev;
+  } else if (!m->on_host) {
+    be->upload_input(m->x_dev, x, rows * D * sizeof(float), YT_INPUT_FEATURES);
+    x = m->x_dev;
+  }
+  be->inputs_ready();
+  if (q) { /* (B,F,D) uint8 -> float32 where the model reads its input */
     float *dst = m->x_dev;
     if (m->on_host) {
       size_t need = (size_t)m->max_batch * m->cfg.max_frames * D * sizeof(float);
       if (!m->x_host_buf && !(m->x_host_buf = malloc(need)))
         return yt_fail(err, YT_ENOMEM, "%s: out of memory for the dequantized input (%zu bytes)", name, need);
       dst = m->x_host_buf;
-    } else {
-      if (!m->q_dev && !(m->q_dev = yt_model_alloc(m, (size_t)m->max_batch * m->cfg.max_frames * D, err)))
-        return YT_ENOMEM;
-      be->upload_input(m->q_dev, q, rows * D, YT_INPUT_FEATURES);
-      q = m->q_dev;
     }
-    be->inputs_ready();
     be->dequantize_frames(dst, q, m->nf, B, m->cfg.max_frames, (int)D, YT_DQ_SCALE, YT_DQ_BIAS);
     x = dst;
-  } else if (!m->on_host) { /* the input to the device */
-    be->upload_input(m->x_dev, x, rows * D * sizeof(float), YT_INPUT_FEATURES);
-    x = m->x_dev;
   }
-  be->inputs_ready();
   m->gsumsq_ready = 0;
   m->type->forward(m, x, num_frames, B, training ? 1 : 0);
   be->inputs_done(); /* the next batch's uploads wait for this forward's reads */
