@@ -11,7 +11,7 @@
 # batch to its last (the graph's input pipeline runs beside it); NumPy's is
 # its training loop alone (shards loaded before the clock starts). The run's
 # whole wall time (process start, reading, eval excluded) is printed too.
-# --seeds K runs both K times, with seed 1..K (initial weights and shuffling;
+# --seeds K (default 3) runs both K times, with seed 1..K (initial weights and shuffling;
 # the two implementations draw them differently, so one seed compares two
 # draws): per model, GAP's mean and standard deviation over the seeds for
 # each, the difference of the means with its standard error, and the median
@@ -24,7 +24,7 @@ BUILD=$ROOT/build
 EPOCHS=10
 BATCH=128
 MODELS="LogisticModel MoeModel"
-SEEDS=1
+SEEDS=3
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then BUILD=$1; shift; fi
 while [ $# -gt 0 ]; do
   case $1 in
