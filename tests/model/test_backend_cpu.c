@@ -138,6 +138,48 @@ static void test_l2_grad(const yt_backend *be) {
   }
 }
 
+/* The clip's sums that the backward's L2 pass leaves (yt_model_grad_sumsq):
+ * two MoeModels from one seed, a few steps with a clip that cuts; one lets
+ * yt_adam_step use the backward's sums, the other asks for a writable view of
+ * the gradients first (which drops them: Adam sums again). Same bits; and the
+ * sums are there only after a backward, for tensors with an L2 term. */
+static void test_grad_sumsq_cache(void) {
+  yt_model_config cfg = {.model = "MoeModel"};
+  yt_model_config_defaults(&cfg);
+  cfg.feature_dim = 64, cfg.num_classes = 50, cfg.moe_l2 = 1e-3f, cfg.seed = 5;
+  yt_model *m[2];
+  yt_adam a[2];
+  yt_err err = {0};
+  enum { B = 16 };
+  for (int k = 0; k < 2; k++) {
+    CHECK(yt_model_new(&m[k], &cfg, B, &err) == 0, "new: %s", err.msg);
+    CHECK(yt_adam_init_for(&a[k], m[k], &err) == 0, "adam: %s", err.msg);
+  }
+  float *x = rnd((size_t)B * 64, -1, 1), *y = calloc((size_t)B * 50, sizeof *y);
+  for (int b = 0; b < B; b++) y[b * 50 + (b * 7) % 50] = 1;
+  int l2_tensor = -1;
+  for (int i = 0; i < yt_model_num_tensors(m[0]); i++)
+    if (yt_model_tensor(m[0], i)->l2 > 0) l2_tensor = i;
+  CHECK(l2_tensor >= 0 && !yt_model_grad_sumsq(m[0], l2_tensor), "no sums before a backward");
+  for (int step = 0; step < 3; step++)
+    for (int k = 0; k < 2; k++) {
+      float loss, reg;
+      CHECK(yt_model_forward(m[k], x, NULL, B, 1, NULL, &err) == 0, "forward: %s", err.msg);
+      CHECK(yt_model_backward(m[k], y, &loss, &reg, &err) == 0, "backward: %s", err.msg);
+      if (k == 0) CHECK(yt_model_grad_sumsq(m[0], l2_tensor) != NULL, "the backward's sums are there");
+      if (k == 1) {
+        (void)yt_model_grads_dev(m[1]);
+        CHECK(!yt_model_grad_sumsq(m[1], l2_tensor), "a writable view of the gradients drops the sums");
+      }
+      yt_adam_step(&a[k], m[k], 0.05f, 1e-3f); /* a clip that cuts every tensor */
+    }
+  size_t P = yt_model_num_params(m[0]);
+  CHECK(!memcmp(yt_model_params(m[0]), yt_model_params(m[1]), P * sizeof(float)),
+        "Adam with the backward's sums differs from Adam summing again");
+  for (int k = 0; k < 2; k++) yt_adam_free(&a[k]), yt_model_free(m[k]);
+  free(x), free(y);
+}
+
 /* ema_update: shadow = d shadow + (1 - d) w by hand, bit for bit; decay 0
  * copies the weights exactly (halflife 1), decay 1 keeps the shadow; a constant
  * w is approached as 1 - d^k (the moving average of REFERENCE.md 6.1) */
@@ -347,6 +389,7 @@ int main(void) {
   test_memory(be);
   test_sumsq_axpy(be);
   test_l2_grad(be);
+  test_grad_sumsq_cache();
   test_adam(be);
   test_ema(be);
   test_gather(be);
