@@ -4,6 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ntstore.h"
+
+/* A batch frame at least this big is filled with streaming stores (ntstore.h):
+ * frame-level batches, tens of MB; a video-level batch (128 x 1152 floats,
+ * 0.6 MB) stays in the caches for its reader. */
+#define YT_BATCH_NT_MIN ((size_t)8 << 20)
+
 /* Grows *p to hold need elements of size sz (doubling). */
 static int grow(void **p, size_t *cap, size_t need, size_t sz, yt_err *err) {
   if (need <= *cap) return YT_OK;
@@ -213,8 +220,13 @@ int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char
     uint8_t *dst = next_rows(b, num_frames, err);
     if (!dst) return YT_ENOMEM;
     size_t n_rows = video_rows(b, kept), copied = rows ? (size_t)kept : 0;
-    if (copied) memcpy(dst, rows, copied * row_bytes);
-    memset(dst + copied * row_bytes, 0, (n_rows - copied) * row_bytes); /* only the padding */
+    if (b->features.len >= YT_BATCH_NT_MIN) { /* a frame far past the caches, read by another process */
+      if (copied) yt_copy_nt(dst, rows, copied * row_bytes);
+      yt_zero_nt(dst + copied * row_bytes, (n_rows - copied) * row_bytes); /* only the padding */
+    } else {
+      if (copied) memcpy(dst, rows, copied * row_bytes);
+      memset(dst + copied * row_bytes, 0, (n_rows - copied) * row_bytes); /* only the padding */
+    }
   }
   b->reserved = 0;
   if (b->teacher) {
