@@ -1,6 +1,7 @@
 /* test_vmath.c: the CPU backend's exp and log of four floats at a time
  * (backend/cpu/vmath.h) where they are used: the sigmoid against glibc's
- * 1 / (1 + expf(-x)), the cross-entropy loss against logf.
+ * 1 / (1 + expf(-x)), the cross-entropy loss against logf; and the loss
+ * gradient's four-at-a-time path against its scalar formula, to the bit.
  *
  * The sigmoid: every float step of a grid over [-100, 100] (the fast path's
  * range and past it on both sides), within 5 ulp of libm's (4.0 measured); NaN and inf as
@@ -148,7 +149,32 @@ static void test_outside(void) {
   CHECK(!isfinite(yt_ce_loss_forward(p4, y4, 1, 4)), "an infinite probability gives a non-finite loss");
 }
 
+/* the loss gradient four at a time (loss.c: one divide with 0/1 labels)
+ * against the scalar formula, bit for bit, on 0/1 and soft labels, p at 0
+ * and 1, and lengths with a tail */
+static void test_ce_backward(void) {
+  srand(11);
+  for (int C = 1; C <= 4003; C += 667) {
+    int B = 3;
+    size_t n = (size_t)B * C;
+    float *p = malloc(n * sizeof *p), *y = malloc(n * sizeof *y), *dp = malloc(n * sizeof *dp),
+          *ref = malloc(n * sizeof *ref);
+    for (size_t i = 0; i < n; i++) {
+      p[i] = i % 97 == 0 ? 0.0f : i % 89 == 0 ? 1.0f : rand() / (float)RAND_MAX;
+      y[i] = C > 2000 && i % 5 == 0 ? rand() / (float)RAND_MAX : (float)(rand() % 2); /* soft labels in some rows */
+      dp[i] = ref[i] = (float)(i % 7) * 0.125f;                                     /* it adds to dp */
+    }
+    float inv = 1.0f / (float)B;
+    for (size_t i = 0; i < n; i++)
+      ref[i] += inv * ((1.0f - y[i]) / (1.0f - p[i] + YT_CE_EPS) - y[i] / (p[i] + YT_CE_EPS));
+    yt_ce_loss_backward(dp, p, y, B, C);
+    CHECK(!memcmp(dp, ref, n * sizeof *dp), "CE backward B %d C %d: differs from the scalar formula", B, C);
+    free(p), free(y), free(dp), free(ref);
+  }
+}
+
 int main(void) {
+  test_ce_backward();
   test_sigmoid();
   test_sweep();
   test_rows();
