@@ -48,7 +48,7 @@ int yt_shm_put(yt_shm_pool *p, const void *data, size_t len, uint8_t desc[YT_SHM
  * when the pool has no room now (then malloc instead). */
 int yt_shm_alloc(yt_shm_pool *p, size_t len, yt_buf *out);
 /* Bytes in chunks still held (by the producer or any consumer), each chunk
- * counted whole: yt_shm_chunk_size of its data. */
+ * counted whole (header and alignment included). */
 size_t yt_shm_in_use(yt_shm_pool *p);
 /* The limit a producer keeps on what it has in flight (nodes/core/runner.c):
  * 1 when a chunk of len data bytes fits beside the chunks still held within

@@ -31,6 +31,27 @@ static inline float ce_term(float p, float y) {
   return pos + neg;
 }
 
+#ifdef __SSE2__
+/* Four elements' arguments: xp = p + eps, xn = 1 - p + eps, and where every
+ * label is 0 or 1 (*binary), x = the one argument whose term has weight 1
+ * (y 1: xp, y 0: xn) and *pos = the lanes with y 1. */
+typedef struct {
+  __m128 xp, xn, x, pos;
+  int binary;
+} ce_args;
+
+static inline ce_args ce_args4(__m128 pv, __m128 yv) {
+  const __m128 one = _mm_set1_ps(1.0f), eps = _mm_set1_ps(YT_CE_EPS);
+  ce_args a;
+  a.xp = _mm_add_ps(pv, eps);
+  a.xn = _mm_add_ps(_mm_sub_ps(one, pv), eps);
+  a.pos = _mm_cmpeq_ps(yv, one);
+  a.binary = _mm_movemask_ps(_mm_or_ps(a.pos, _mm_cmpeq_ps(yv, _mm_setzero_ps()))) == 0xf;
+  a.x = _mm_or_ps(_mm_and_ps(a.pos, a.xp), _mm_andnot_ps(a.pos, a.xn));
+  return a;
+}
+#endif
+
 /* The sum of ce_term over elements [i0, i1), in double: four lanes (element
  * i into lane (i - i0) % 4 where SSE2 is there, lane 0 elsewhere), added up
  * at the end. Four at a time, the logs are vmath.h's (within 1.4 ulp of logf;
@@ -39,17 +60,15 @@ static double ce_sum(const float *p, const float *y, size_t i0, size_t i1) {
   double lane[4] = {0};
   size_t i = i0;
 #ifdef __SSE2__
-  const __m128 one = _mm_set1_ps(1.0f), eps = _mm_set1_ps(YT_CE_EPS);
+  const __m128 one = _mm_set1_ps(1.0f);
   __m128d a01 = _mm_setzero_pd(), a23 = _mm_setzero_pd();
   for (; i + 4 <= i1; i += 4) {
-    __m128 pv = _mm_loadu_ps(p + i), yv = _mm_loadu_ps(y + i);
-    __m128 xp = _mm_add_ps(pv, eps), xn = _mm_add_ps(_mm_sub_ps(one, pv), eps), t;
-    __m128 pos = _mm_cmpeq_ps(yv, one), binary = _mm_or_ps(pos, _mm_cmpeq_ps(yv, _mm_setzero_ps()));
-    __m128 x = _mm_or_ps(_mm_and_ps(pos, xp), _mm_andnot_ps(pos, xn)); /* y 1: p + eps, y 0: 1 - p + eps */
-    if (_mm_movemask_ps(binary) == 0xf && yt_v4_in(x, FLT_MIN, FLT_MAX)) {
-      t = yt_v4_log(x); /* 0/1 labels: the one term of weight 1 (the other is 0), as ce_term */
-    } else if (yt_v4_in(xp, FLT_MIN, FLT_MAX) && yt_v4_in(xn, FLT_MIN, FLT_MAX)) {
-      t = _mm_add_ps(_mm_mul_ps(yv, yt_v4_log(xp)), _mm_mul_ps(_mm_sub_ps(one, yv), yt_v4_log(xn)));
+    __m128 yv = _mm_loadu_ps(y + i), t;
+    ce_args a = ce_args4(_mm_loadu_ps(p + i), yv);
+    if (a.binary && yt_v4_in(a.x, FLT_MIN, FLT_MAX)) {
+      t = yt_v4_log(a.x); /* 0/1 labels: the one term of weight 1 (the other is 0), as ce_term */
+    } else if (yt_v4_in(a.xp, FLT_MIN, FLT_MAX) && yt_v4_in(a.xn, FLT_MIN, FLT_MAX)) {
+      t = _mm_add_ps(_mm_mul_ps(yv, yt_v4_log(a.xp)), _mm_mul_ps(_mm_sub_ps(one, yv), yt_v4_log(a.xn)));
     } else { /* NaN, inf or p outside [0, 1]: logf's answer, lane by lane */
       float tt[4];
       for (int k = 0; k < 4; k++) tt[k] = ce_term(p[i + k], y[i + k]);
@@ -100,17 +119,14 @@ static void ce_backward_range(void *ctx, size_t lo, size_t hi) {
   float *dp = j->dp;
   size_t i = lo;
 #ifdef __SSE2__
-  const __m128 one = _mm_set1_ps(1.0f), eps = _mm_set1_ps(YT_CE_EPS), inv = _mm_set1_ps(j->inv);
-  const __m128 sign = _mm_set1_ps(-0.0f);
+  const __m128 one = _mm_set1_ps(1.0f), inv = _mm_set1_ps(j->inv), sign = _mm_set1_ps(-0.0f);
   for (; i + 4 <= hi; i += 4) {
-    __m128 pv = _mm_loadu_ps(p + i), yv = _mm_loadu_ps(y + i);
-    __m128 xp = _mm_add_ps(pv, eps), xn = _mm_add_ps(_mm_sub_ps(one, pv), eps), t;
-    __m128 pos = _mm_cmpeq_ps(yv, one), binary = _mm_or_ps(pos, _mm_cmpeq_ps(yv, _mm_setzero_ps()));
-    if (_mm_movemask_ps(binary) == 0xf) {
-      __m128 r = _mm_div_ps(one, _mm_or_ps(_mm_and_ps(pos, xp), _mm_andnot_ps(pos, xn)));
-      t = _mm_xor_ps(r, _mm_and_ps(pos, sign)); /* y 1: -1 / (p + eps); y 0: 1 / (1 - p + eps) */
+    __m128 yv = _mm_loadu_ps(y + i), t;
+    ce_args a = ce_args4(_mm_loadu_ps(p + i), yv);
+    if (a.binary) { /* y 1: -1 / (p + eps); y 0: 1 / (1 - p + eps) */
+      t = _mm_xor_ps(_mm_div_ps(one, a.x), _mm_and_ps(a.pos, sign));
     } else {
-      t = _mm_sub_ps(_mm_div_ps(_mm_sub_ps(one, yv), xn), _mm_div_ps(yv, xp));
+      t = _mm_sub_ps(_mm_div_ps(_mm_sub_ps(one, yv), a.xn), _mm_div_ps(yv, a.xp));
     }
     _mm_storeu_ps(dp + i, _mm_add_ps(_mm_loadu_ps(dp + i), _mm_mul_ps(inv, t)));
   }

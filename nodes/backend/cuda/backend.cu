@@ -1,7 +1,8 @@
 /* backend.cu: the CUDA backend's process-wide state (device, the compute
  * stream and a copy stream for the inputs, one cuBLAS handle, a scratch
- * buffer), its sticky first error, yt_cuda_open and the memory entries. The operations are in matmul.cu, layers.cu, loss.cu
- * and steps.cu; the table in table.c. */
+ * buffer), its sticky first error, yt_cuda_open and the memory entries. The
+ * operations are in matmul.cu, layers.cu, loss.cu and steps.cu; the table in
+ * table.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
