@@ -203,11 +203,11 @@ static int open_next(yt_node *n, reader_state *s, yt_err *err) {
   return YT_OK;
 }
 
-/* A damaged record (e is the reader's error). Returns 0 when the record was
- * skipped and reading goes on, 1 when the rest of the shard is skipped, < 0
- * to fail. After a data CRC mismatch the framing is intact: reading the
- * record again without the check steps over it. */
-static int on_damage(yt_node *n, reader_state *s, const yt_err *e, yt_err *err) {
+/* A damaged record (e is the reader's error; rec the record, when its data
+ * CRC failed). Returns 0 when the record was skipped and reading goes on, 1
+ * when the rest of the shard is skipped, < 0 to fail. A data CRC mismatch
+ * leaves the framing intact and the reader past the record. */
+static int on_damage(yt_node *n, reader_state *s, const yt_err *e, const yt_tfr_record *rec, yt_err *err) {
   if (s->on_corrupt == ON_FAIL || e->code != YT_ECORRUPT) {
     *err = *e;
     if (e->code == YT_ECORRUPT) {
@@ -216,18 +216,11 @@ static int on_damage(yt_node *n, reader_state *s, const yt_err *e, yt_err *err) 
     }
     return err->code;
   }
-  if (s->on_corrupt == ON_SKIP_RECORD && strstr(e->msg, YT_TFR_DATA_CRC)) {
-    yt_tfr_record rec;
-    yt_err e2 = {0};
-    yt_tfr_set_verify(s->tfr, false);
-    int rc = yt_tfr_next(s->tfr, &rec, &e2);
-    yt_tfr_set_verify(s->tfr, s->verify);
-    if (rc == YT_OK) {
-      fprintf(stderr, "warning: %s; skipped record %llu (on_corrupt = skip_record)\n", e->msg,
-              (unsigned long long)rec.index);
-      yt_node_count(n, "skipped_records", 1);
-      return 0;
-    }
+  if (s->on_corrupt == ON_SKIP_RECORD && rec) {
+    fprintf(stderr, "warning: %s; skipped record %llu (on_corrupt = skip_record)\n", e->msg,
+            (unsigned long long)rec->index);
+    yt_node_count(n, "skipped_records", 1);
+    return 0;
   }
   fprintf(stderr, "warning: %s; skipped the rest of the shard (%llu record%s sent before it; on_corrupt = %s)\n",
           e->msg, (unsigned long long)s->emitted, s->emitted == 1 ? "" : "s",
@@ -237,7 +230,9 @@ static int on_damage(yt_node *n, reader_state *s, const yt_err *e, yt_err *err) 
 }
 
 /* Emits one message of the open shard: records until message_records or
- * message_bytes is reached; the shard's last message carries SHARD_END. */
+ * message_bytes is reached; the shard's last message carries SHARD_END. Each
+ * record is read straight into the message (yt_tfr_next_into), which is
+ * built where it is sent from: one copy, checked while it is in cache. */
 static int run(yt_node *n, yt_err *err) {
   reader_state *s = n->state;
   int rc;
@@ -250,24 +245,32 @@ static int run(yt_node *n, yt_err *err) {
   for (;;) {
     yt_tfr_record rec;
     yt_err e = {0};
-    rc = yt_tfr_next(s->tfr, &rec, &e);
+    size_t len;
+    bool damaged = false;
+    rc = yt_tfr_peek(s->tfr, &len, &e);
     if (rc == YT_OK) {
       bool full = s->b.n >= s->max_records || s->b.bytes >= s->max_bytes;
       if (full && (rc = send(n, s, false, err)) < 0) return rc;
       if (s->b.n == 0 && !s->b.data.data) { /* a new message: built where it is sent from */
         /* it closes at >= max_bytes, so it holds less than max_bytes + its last
          * record; room for a last record as big as max(this one, max_bytes) */
-        size_t room = s->max_bytes + (rec.len > s->max_bytes ? rec.len : s->max_bytes);
+        size_t room = s->max_bytes + (len > s->max_bytes ? len : s->max_bytes);
         yt_buf store;
         if ((rc = yt_node_alloc_frame(n, 0, room, &store, err)) < 0) return rc;
         yt_records_builder_use(&s->b, &store);
       }
-      if ((rc = yt_records_add(&s->b, rec.index, rec.data, rec.len, err)) < 0) return rc;
-      s->emitted++;
-      if (full) break; /* the record just read starts the next message */
-      continue;
+      uint8_t *dst;
+      if ((rc = yt_records_reserve(&s->b, len, &dst, err)) < 0) return rc;
+      rc = yt_tfr_next_into(s->tfr, dst, &rec, &e);
+      if (rc == YT_OK) {
+        yt_records_commit(&s->b, rec.index, len);
+        s->emitted++;
+        if (full) break; /* the record just read starts the next message */
+        continue;
+      }
+      damaged = rc == YT_ECORRUPT && strstr(e.msg, YT_TFR_DATA_CRC);
     }
-    if (rc < 0 && (rc = on_damage(n, s, &e, err)) == 0) continue;
+    if (rc < 0 && (rc = on_damage(n, s, &e, damaged ? &rec : NULL, err)) == 0) continue;
     if (rc < 0) return rc;
     /* end of the shard, or the rest of it skipped */
     rc = send(n, s, true, err);

@@ -59,19 +59,31 @@ void yt_records_builder_init(yt_records_builder *b, uint32_t shard, const char *
   b->shard_name = strdup(shard_name ? shard_name : "");
 }
 
-int yt_records_add(yt_records_builder *b, uint64_t index, const void *data, size_t len, yt_err *err) {
-  if (len > UINT32_MAX) return yt_fail(err, YT_EINVAL, "record %llu is %zu bytes, over 4 GiB", (unsigned long long)index, len);
+int yt_records_reserve(yt_records_builder *b, size_t len, uint8_t **dst, yt_err *err) {
+  if (len > UINT32_MAX) return yt_fail(err, YT_EINVAL, "a record of %zu bytes is over 4 GiB", len);
   size_t cap = b->cap;
   if (grow((void **)&b->index, &cap, b->n + 1, sizeof *b->index, err)) return YT_ENOMEM;
   cap = b->cap;
   if (grow((void **)&b->len, &cap, b->n + 1, sizeof *b->len, err)) return YT_ENOMEM;
   b->cap = cap;
   if (grow_buf(&b->data, b->bytes, b->bytes + len, err)) return YT_ENOMEM;
-  if (len) memcpy((uint8_t *)b->data.data + b->bytes, data, len);
+  *dst = (uint8_t *)b->data.data + b->bytes;
+  return YT_OK;
+}
+
+void yt_records_commit(yt_records_builder *b, uint64_t index, size_t len) {
   b->index[b->n] = index;
   b->len[b->n] = (uint32_t)len;
   b->bytes += len;
   b->n++;
+}
+
+int yt_records_add(yt_records_builder *b, uint64_t index, const void *data, size_t len, yt_err *err) {
+  uint8_t *dst;
+  int rc = yt_records_reserve(b, len, &dst, err);
+  if (rc < 0) return rc;
+  if (len) memcpy(dst, data, len);
+  yt_records_commit(b, index, len);
   return YT_OK;
 }
 

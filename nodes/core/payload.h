@@ -87,6 +87,11 @@ typedef struct yt_records_builder {
 
 void yt_records_builder_init(yt_records_builder *b, uint32_t shard, const char *shard_name);
 int yt_records_add(yt_records_builder *b, uint64_t index, const void *data, size_t len, yt_err *err);
+/* yt_records_add in two steps, for a caller that reads a record straight into
+ * the message: *dst gets room for len bytes at the end of the payloads, and
+ * commit appends the record (uncommitted room is reused by the next reserve). */
+int yt_records_reserve(yt_records_builder *b, size_t len, uint8_t **dst, yt_err *err);
+void yt_records_commit(yt_records_builder *b, uint64_t index, size_t len);
 /* The next message's payload bytes go into *store (moved in; its len is the
  * room). For a node that allocates its output where it is sent from
  * (yt_node_alloc_frame); outgrowing it moves the bytes to malloc'd memory. */

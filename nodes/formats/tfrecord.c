@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -21,17 +22,28 @@ static bool ends_with(const char *s, const char *suf) {
 
 /* ------------------------------------------------------------------ reader */
 
+/* A reader works in one of two ways, chosen by its first read call:
+ *   window (yt_tfr_next): records are views into buf[start, end), the stream
+ *     from byte `base` on: the whole map of a large plain file, or a buffer
+ *     refilled by read() (small files, pipes, zstd);
+ *   copy (yt_tfr_peek + yt_tfr_next_into on a plain regular file): one
+ *     preadv per record puts its data where the caller wants it, and its
+ *     footer and the next header in `tail`. start is then the file offset. */
 struct yt_tfr_reader {
   char *path;
   int fd;
   bool verify;
   uint64_t index;
-  /* The window: bytes [start, end) of buf are the stream from byte offset
-   * `base` on. For a mapped file buf is the whole map and never refills. */
   const uint8_t *buf;
   size_t start, end;
   uint64_t base;
-  bool eof; /* no more bytes will come */
+  bool eof;     /* no more bytes will come */
+  bool window;  /* set up for yt_tfr_next */
+  bool copying; /* yt_tfr_next_into has read with preadv */
+  bool plain;   /* a regular, uncompressed file of `size` bytes */
+  uint64_t size;
+  uint8_t tail[16];  /* copy mode: [footer of the last record][next header] */
+  bool have_header;  /* tail + 4 holds the header of the record at start */
   /* streaming only */
   uint8_t *own;
   size_t cap;
@@ -58,47 +70,52 @@ int yt_tfr_open(yt_tfr_reader **out, const char *path, yt_err *err) {
   r->fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
   if (r->fd < 0) {
     yt_fail(err, YT_EIO, "%s: cannot open: %s", path, strerror(errno));
-    goto fail;
+    yt_tfr_close(r);
+    return err ? err->code : YT_EIO;
   }
-  bool zst = ends_with(path, ".zst");
   struct stat st;
-  /* Large plain files are mapped (no copy: a record is a view into the page
-   * cache); small ones are read, since mapping costs a page-table update per
-   * page, which measured slower than read()'s copy below a few tens of MB
-   * (tests/bench: video-level 8 MB shards +15% with read, 26 MB frame shards
-   * +20% with mmap). YT_TFRECORD_MMAP=0|1 forces either. */
+  if (strcmp(path, "-") != 0 && !ends_with(path, ".zst") && fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    r->plain = true;
+    r->size = (uint64_t)st.st_size;
+  }
+  *out = r;
+  return YT_OK;
+}
+
+/* The window, at the first yt_tfr_next. Large plain files are mapped (no
+ * copy: a record is a view into the page cache); small ones are read, since
+ * mapping costs a page-table update per page, which measured slower than
+ * read()'s copy below a few tens of MB (tests/bench: video-level 8 MB shards
+ * +15% with read, 26 MB frame shards +20% with mmap). YT_TFRECORD_MMAP=0|1
+ * forces either. */
+static int setup_window(yt_tfr_reader *r, yt_err *err) {
+  if (r->copying)
+    return yt_fail(err, YT_EINVAL, "%s: yt_tfr_next after yt_tfr_next_into on the same reader", r->path);
+  r->window = true;
   const char *mm = getenv("YT_TFRECORD_MMAP");
-  if (!zst && fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode) &&
-      (mm ? strcmp(mm, "0") != 0 : st.st_size >= MMAP_MIN)) {
-    r->map_len = (size_t)st.st_size;
+  if (r->plain && (mm ? strcmp(mm, "0") != 0 : r->size >= (uint64_t)MMAP_MIN)) {
+    r->map_len = (size_t)r->size;
     if (r->map_len > 0) {
       void *m = mmap(NULL, r->map_len, PROT_READ, MAP_PRIVATE, r->fd, 0);
-      if (m == MAP_FAILED) {
-        yt_fail(err, YT_EIO, "%s: cannot map: %s", path, strerror(errno));
-        goto fail;
-      }
+      if (m == MAP_FAILED) return yt_fail(err, YT_EIO, "%s: cannot map: %s", r->path, strerror(errno));
       madvise(m, r->map_len, MADV_SEQUENTIAL | MADV_WILLNEED);
       r->buf = m;
     }
     r->end = r->map_len;
     r->eof = true;
-  } else {
-    r->cap = STREAM_CHUNK;
-    r->own = malloc(r->cap);
-    r->buf = r->own;
-    if (!r->own) { yt_fail(err, YT_ENOMEM, "%s: out of memory", path); goto fail; }
-    if (zst) {
-      r->z = ZSTD_createDCtx();
-      r->zin = malloc(ZIN_CHUNK);
-      if (!r->z || !r->zin) { yt_fail(err, YT_ENOMEM, "%s: out of memory", path); goto fail; }
-      r->zib = (ZSTD_inBuffer){r->zin, 0, 0};
-    }
+    return YT_OK;
   }
-  *out = r;
+  r->cap = STREAM_CHUNK;
+  r->own = malloc(r->cap);
+  r->buf = r->own;
+  if (!r->own) return yt_fail(err, YT_ENOMEM, "%s: out of memory", r->path);
+  if (!r->plain && ends_with(r->path, ".zst")) {
+    r->z = ZSTD_createDCtx();
+    r->zin = malloc(ZIN_CHUNK);
+    if (!r->z || !r->zin) return yt_fail(err, YT_ENOMEM, "%s: out of memory", r->path);
+    r->zib = (ZSTD_inBuffer){r->zin, 0, 0};
+  }
   return YT_OK;
-fail:
-  yt_tfr_close(r);
-  return err ? err->code : YT_EIO;
 }
 
 void yt_tfr_close(yt_tfr_reader *r) {
@@ -173,69 +190,169 @@ static int ensure(yt_tfr_reader *r, size_t need, yt_err *err) {
   return YT_OK;
 }
 
-int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
-  uint64_t off = r->base + r->start;
-  int rc = ensure(r, 12, err);
-  if (rc < 0) return rc;
-  size_t avail = r->end - r->start;
-  if (avail == 0) return YT_EOF;
-  const uint8_t *h = r->buf + r->start;
-  if (avail < 12)
-    return yt_fail(err, YT_ECORRUPT,
-                   "%s: byte offset %llu (record %llu): " YT_TFR_TRUNCATED
-                   ": the file ends %zu bytes into the 12-byte header; the shard was cut short "
-                   "(re-copy it)",
-                   r->path, (unsigned long long)off, (unsigned long long)r->index, avail);
-  uint64_t len = yt_get64(h);
+/* ---- the errors both ways share (off = the record's header offset) ---- */
+
+static int header_cut(const yt_tfr_reader *r, uint64_t off, size_t avail, yt_err *err) {
+  return yt_fail(err, YT_ECORRUPT,
+                 "%s: byte offset %llu (record %llu): " YT_TFR_TRUNCATED
+                 ": the file ends %zu bytes into the 12-byte header; the shard was cut short "
+                 "(re-copy it)",
+                 r->path, (unsigned long long)off, (unsigned long long)r->index, avail);
+}
+
+/* The record's length from its header h[12], if the length CRC holds. */
+static int header_len(const yt_tfr_reader *r, const uint8_t *h, uint64_t off, uint64_t *len, yt_err *err) {
   uint32_t want = yt_get32(h + 8), got = yt_crc32c_masked(h, 8);
   if (want != got)
     return yt_fail(err, YT_ECORRUPT,
                    "%s: byte offset %llu (record %llu): " YT_TFR_LENGTH_CRC
                    " (stored 0x%08x, computed 0x%08x): not a TFRecord file, or corrupt here",
                    r->path, (unsigned long long)off, (unsigned long long)r->index, want, got);
-  /* Never ask for more than could exist: cap before adding to avoid overflow. */
-  uint64_t total_needed = len > (UINT64_MAX >> 2) ? UINT64_MAX >> 2 : len + 16;
-  if (r->eof && total_needed > avail) goto short_file;
+  *len = yt_get64(h);
+  return YT_OK;
+}
+
+/* The stream ends inside the record: avail bytes follow its header offset. A
+ * length larger than the whole file cannot be a cut-short record: the length
+ * field itself is bogus. */
+static int short_file(const yt_tfr_reader *r, uint64_t off, uint64_t len, uint64_t avail, yt_err *err) {
+  if (len > off + avail)
+    return yt_fail(err, YT_ECORRUPT,
+                   "%s: byte offset %llu (record %llu): " YT_TFR_BEYOND_EOF
+                   " (length %llu, only %llu bytes follow)",
+                   r->path, (unsigned long long)off, (unsigned long long)r->index,
+                   (unsigned long long)len, (unsigned long long)avail);
+  return yt_fail(err, YT_ECORRUPT,
+                 "%s: byte offset %llu (record %llu): " YT_TFR_TRUNCATED
+                 " (needs %llu bytes, the file ends after %llu): the shard was cut short "
+                 "(re-copy it)",
+                 r->path, (unsigned long long)off, (unsigned long long)r->index,
+                 (unsigned long long)(len + 16), (unsigned long long)avail);
+}
+
+static int data_crc(const yt_tfr_reader *r, uint64_t off, uint64_t index, const uint8_t *data, uint64_t len,
+                    uint32_t want, yt_err *err) {
+  uint32_t got = yt_crc32c_masked(data, (size_t)len);
+  if (want == got) return YT_OK;
+  return yt_fail(err, YT_ECORRUPT,
+                 "%s: byte offset %llu (record %llu): " YT_TFR_DATA_CRC
+                 " (stored 0x%08x, computed 0x%08x, %llu data bytes): the record is corrupt",
+                 r->path, (unsigned long long)off, (unsigned long long)index, want, got,
+                 (unsigned long long)len);
+}
+
+/* Never ask for more than could exist: cap before adding to avoid overflow. */
+static uint64_t framed(uint64_t len) { return len > (UINT64_MAX >> 2) ? UINT64_MAX >> 2 : len + 16; }
+
+int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
+  int rc;
+  if (!r->window && (rc = setup_window(r, err)) < 0) return rc;
+  uint64_t off = r->base + r->start;
+  if ((rc = ensure(r, 12, err)) < 0) return rc;
+  size_t avail = r->end - r->start;
+  if (avail == 0) return YT_EOF;
+  if (avail < 12) return header_cut(r, off, avail, err);
+  uint64_t len;
+  if ((rc = header_len(r, r->buf + r->start, off, &len, err)) < 0) return rc;
+  uint64_t total_needed = framed(len);
+  if (r->eof && total_needed > avail) return short_file(r, off, len, avail, err);
   rc = ensure(r, total_needed > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)total_needed, err);
   if (rc < 0) return rc;
   avail = r->end - r->start;
-  if (total_needed > avail) goto short_file;
-  h = r->buf + r->start;
-  const uint8_t *data = h + 12;
-  if (r->verify) {
-    want = yt_get32(data + len);
-    got = yt_crc32c_masked(data, (size_t)len);
-    if (want != got)
-      return yt_fail(err, YT_ECORRUPT,
-                     "%s: byte offset %llu (record %llu): " YT_TFR_DATA_CRC
-                     " (stored 0x%08x, computed 0x%08x, %llu data bytes): the record is corrupt",
-                     r->path, (unsigned long long)off, (unsigned long long)r->index, want, got,
-                     (unsigned long long)len);
-  }
+  if (total_needed > avail) return short_file(r, off, len, avail, err);
+  const uint8_t *data = r->buf + r->start + 12;
+  if (r->verify && (rc = data_crc(r, off, r->index, data, len, yt_get32(data + len), err)) < 0) return rc;
   rec->data = data;
   rec->len = (size_t)len;
   rec->offset = off;
   rec->index = r->index++;
   r->start += (size_t)total_needed;
   return YT_OK;
-
-short_file: {
-  /* The stream ended inside this record. A length larger than the whole
-   * file cannot be a cut-short record: the length field itself is bogus. */
-  uint64_t file_total = off + avail;
-  if (len > file_total)
-    return yt_fail(err, YT_ECORRUPT,
-                   "%s: byte offset %llu (record %llu): " YT_TFR_BEYOND_EOF
-                   " (length %llu, only %zu bytes follow)",
-                   r->path, (unsigned long long)off, (unsigned long long)r->index,
-                   (unsigned long long)len, avail);
-  return yt_fail(err, YT_ECORRUPT,
-                 "%s: byte offset %llu (record %llu): " YT_TFR_TRUNCATED
-                 " (needs %llu bytes, the file ends after %zu): the shard was cut short "
-                 "(re-copy it)",
-                 r->path, (unsigned long long)off, (unsigned long long)r->index,
-                 (unsigned long long)(len + 16), avail);
 }
+
+/* preadv of exactly the bytes iov asks for; fewer only at the end of the file. */
+static int preadv_all(yt_tfr_reader *r, struct iovec *iov, int n, uint64_t off, size_t *got, yt_err *err) {
+  *got = 0;
+  while (n > 0) {
+    ssize_t k;
+    do k = preadv(r->fd, iov, n, (off_t)off); while (k < 0 && errno == EINTR);
+    if (k < 0)
+      return yt_fail(err, YT_EIO, "%s: read error at byte %llu: %s", r->path, (unsigned long long)off,
+                     strerror(errno));
+    if (k == 0) return YT_OK;
+    size_t left = (size_t)k;
+    *got += left, off += left;
+    while (n > 0 && left >= iov->iov_len) left -= iov->iov_len, iov++, n--;
+    if (n > 0) iov->iov_base = (uint8_t *)iov->iov_base + left, iov->iov_len -= left;
+  }
+  return YT_OK;
+}
+
+/* Copy mode needs a plain regular file; anything else copies out of the window. */
+static bool copy_mode(yt_tfr_reader *r) {
+  if (!r->copying && !r->window && r->plain) r->copying = true;
+  return r->copying;
+}
+
+int yt_tfr_peek(yt_tfr_reader *r, size_t *len_out, yt_err *err) {
+  int rc;
+  uint64_t len;
+  if (!copy_mode(r)) { /* the window: check the framing, consume nothing */
+    if (!r->window && (rc = setup_window(r, err)) < 0) return rc;
+    uint64_t off = r->base + r->start;
+    if ((rc = ensure(r, 12, err)) < 0) return rc;
+    size_t avail = r->end - r->start;
+    if (avail == 0) return YT_EOF;
+    if (avail < 12) return header_cut(r, off, avail, err);
+    if ((rc = header_len(r, r->buf + r->start, off, &len, err)) < 0) return rc;
+    uint64_t need = framed(len);
+    if ((rc = ensure(r, need > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)need, err)) < 0) return rc;
+    if (need > r->end - r->start) return short_file(r, off, len, r->end - r->start, err);
+  } else {
+    uint64_t off = r->start, avail = r->size > off ? r->size - off : 0;
+    if (!r->have_header) {
+      if (avail == 0) return YT_EOF;
+      struct iovec v = {r->tail + 4, avail < 12 ? (size_t)avail : 12};
+      size_t got;
+      if ((rc = preadv_all(r, &v, 1, off, &got, err)) < 0) return rc;
+      if (got < 12) return header_cut(r, off, got, err);
+      r->have_header = true;
+    }
+    if ((rc = header_len(r, r->tail + 4, off, &len, err)) < 0) return rc;
+    if (framed(len) > avail) return short_file(r, off, len, avail, err);
+  }
+  *len_out = (size_t)len;
+  return YT_OK;
+}
+
+int yt_tfr_next_into(yt_tfr_reader *r, void *dst, yt_tfr_record *rec, yt_err *err) {
+  size_t len;
+  int rc = yt_tfr_peek(r, &len, err);
+  if (rc != YT_OK) return rc;
+  uint64_t off = r->base + r->start;
+  uint32_t want;
+  if (!r->copying) {
+    const uint8_t *data = r->buf + r->start + 12;
+    memcpy(dst, data, len);
+    want = yt_get32(data + len);
+    r->start += len + 16;
+  } else {
+    /* data to dst; footer and the next header (when the file has one) to tail */
+    uint64_t after = off + 16 + len, rest = r->size - after;
+    struct iovec v[2] = {{dst, len}, {r->tail, rest >= 12 ? 16 : 4}};
+    size_t got;
+    if ((rc = preadv_all(r, v, 2, off + 12, &got, err)) < 0) return rc;
+    if (got < len + 4) return short_file(r, off, len, 12 + got, err); /* the file shrank */
+    want = yt_get32(r->tail);
+    r->have_header = got == len + 16;
+    r->start = (size_t)after;
+  }
+  rec->data = dst;
+  rec->len = len;
+  rec->offset = off;
+  rec->index = r->index++;
+  /* past the record either way, so a caller may skip a damaged one */
+  return r->verify ? data_crc(r, off, rec->index, dst, len, want, err) : YT_OK;
 }
 
 /* ------------------------------------------------------------------ writer */

@@ -172,7 +172,23 @@ static int decode_frames(yt_record *r, const yt_schema *s, yt_err *err) {
   return YT_OK;
 }
 
+/* Reads one byte of every cache line of buf[len] in order. The protobuf walk
+ * below is a chain of dependent loads (each field's length gives the next
+ * field's place), so on a record another core just wrote, in shared memory,
+ * every line it touches is a miss waited for alone; these independent loads
+ * stream the record into this core's cache at memory bandwidth first.
+ * Measured on read_frames.flow (uint8): the walk went from 13% of the
+ * pipeline's CPU samples to 2%, and dequantize x1 ran 10-15% faster; in one
+ * process, where the bytes are already in cache, no measurable cost. */
+static void warm(const uint8_t *buf, size_t len) {
+  const volatile uint8_t *p = buf;
+  uint8_t acc = 0;
+  for (size_t i = 0; i < len; i += 64) acc ^= p[i];
+  (void)acc;
+}
+
 int yt_record_decode(yt_record *r, const yt_schema *s, const uint8_t *buf, size_t len, yt_err *err) {
+  warm(buf, len);
   int rc = yt_example_parse(&r->ex, buf, len, err);
   if (rc < 0) return rc;
   if ((rc = read_id(r, err)) < 0) return rc;

@@ -1,6 +1,8 @@
 /* test_tfrecord: the reader on every conformance vector (records, offsets,
- * reasons) through both the mmap and the read() path, writer -> reader round trips (plain and zstd, empty and large
- * records), atomic commit, and damage inside a zstd stream. */
+ * reasons) through both the mmap and the read() path, writer -> reader round
+ * trips (plain and zstd, empty and large records), atomic commit, damage
+ * inside a zstd stream, and the copying read (yt_tfr_peek + next_into) against
+ * yt_tfr_next on every file, both ways it works (preadv, window). */
 #include <fcntl.h>
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "formats/crc32c.h"
 #include "formats/tfrecord.h"
 
 /* Reads all records; returns the final status, count in *n, error in err. */
@@ -164,6 +167,92 @@ static void streaming_stdin(void) {
   CHECK_CONTAINS(err.msg, "byte offset 4705");
 }
 
+/* What a read gives, as text: "index offset len crc" per record, then the
+ * final status and message. into = peek + next_into, stopping at the first
+ * error as yt_tfr_next does. stdin_fd >= 0: read it as "-" (the window). */
+static char *trace(const char *path, bool into, int stdin_fd) {
+  size_t cap = 1 << 16, len = 0;
+  char *t = malloc(cap);
+  t[0] = 0;
+#define ADD(...) (len += (size_t)snprintf(t + len, cap - len, __VA_ARGS__), len = len < cap ? len : cap - 1)
+  int saved = -1;
+  if (stdin_fd >= 0) saved = dup(0), dup2(stdin_fd, 0);
+  yt_tfr_reader *r;
+  yt_err err = {0};
+  int rc = yt_tfr_open(&r, stdin_fd >= 0 ? "-" : path, &err);
+  if (rc == YT_OK) {
+    yt_tfr_record rec;
+    static uint8_t buf[4 << 20];
+    for (;;) {
+      if (into) {
+        size_t n1, n2;
+        if ((rc = yt_tfr_peek(r, &n1, &err)) != YT_OK) break;
+        if ((rc = yt_tfr_peek(r, &n2, &err)) != YT_OK || n1 != n2) { ADD("peek moved %zu %zu\n", n1, n2); break; }
+        if (n1 > sizeof buf) { ADD("record too big for the test\n"); break; }
+        if ((rc = yt_tfr_next_into(r, buf, &rec, &err)) != YT_OK) break;
+        if (rec.data != buf || rec.len != n1) ADD("data not in dst\n");
+      } else if ((rc = yt_tfr_next(r, &rec, &err)) != YT_OK) {
+        break;
+      }
+      ADD("%llu %llu %zu %08x\n", (unsigned long long)rec.index, (unsigned long long)rec.offset, rec.len,
+          yt_crc32c(0, rec.data, rec.len));
+    }
+    yt_tfr_close(r);
+  }
+  if (saved >= 0) dup2(saved, 0), close(saved);
+  ADD("rc %d: %s\n", rc, rc == YT_EOF ? "" : err.msg);
+#undef ADD
+  return t;
+}
+
+static void copy_matches_view(const char *dir) {
+  const char *vec[] = {"video_edge.tfrecord", "frame_edge.tfrecord", "empty.tfrecord", "bad_protobuf.tfrecord",
+                       "corrupt_data_crc.tfrecord", "corrupt_length_crc.tfrecord", "truncated.tfrecord",
+                       "huge_length.tfrecord", "garbage.tfrecord"};
+  const char *mine[] = {"rt.tfrecord", "rt.tfrecord.zst", "cut.tfrecord.zst", "huge.tfrecord.zst"};
+  for (size_t k = 0; k < sizeof vec / sizeof *vec + sizeof mine / sizeof *mine; k++) {
+    char path[4200];
+    if (k < sizeof vec / sizeof *vec) snprintf(path, sizeof path, "%s", shared_path("testdata/"));
+    else snprintf(path, sizeof path, "%s/", dir);
+    strncat(path, k < sizeof vec / sizeof *vec ? vec[k] : mine[k - sizeof vec / sizeof *vec], sizeof path - strlen(path) - 1);
+    if (access(path, R_OK) != 0) continue; /* huge.tfrecord.zst needs the zstd CLI */
+    char *view = trace(path, false, -1), *copy = trace(path, true, -1);
+    CHECK(strcmp(view, copy) == 0, "%s: next_into differs from next:\n%s---\n%s", path, view, copy);
+    free(view), free(copy);
+    if (strstr(path, ".zst")) continue; /* already the window; "-" is not decompressed */
+    view = trace(path, false, -1);
+    int fd = open(path, O_RDONLY);
+    char *win = trace(path, true, fd); /* "-": the window, copied out */
+    close(fd);
+    char *w = strstr(win, "rc "), *v = strstr(view, "rc ");
+    /* the window names the file "-" */
+    CHECK(w && v && (size_t)(w - win) == (size_t)(v - view) && !memcmp(win, view, (size_t)(v - view)),
+          "%s: records through the window differ:\n%s---\n%s", path, view, win);
+    CHECK(w && v && !strncmp(w, v, 5), "%s: window status %.40s vs %.40s", path, w ? w : "", v ? v : "");
+    free(view), free(win);
+  }
+
+  /* after a data CRC mismatch the copying reader is past the record: the next
+   * one (index 2) follows, and 10 more to the end */
+  yt_tfr_reader *r;
+  yt_err err = {0};
+  CHECK(yt_tfr_open(&r, shared_path("testdata/corrupt_data_crc.tfrecord"), &err) == YT_OK, "%s", err.msg);
+  static uint8_t buf[1 << 20];
+  yt_tfr_record rec;
+  int rc, good = 0, bad = 0;
+  size_t n;
+  while ((rc = yt_tfr_peek(r, &n, &err)) == YT_OK) {
+    rc = yt_tfr_next_into(r, buf, &rec, &err);
+    if (rc == YT_OK) { good++; continue; }
+    bad++;
+    CHECK(rc == YT_ECORRUPT && rec.index == 1 && rec.offset == 4705, "data crc: rc %d index %llu", rc,
+          (unsigned long long)rec.index);
+    CHECK_CONTAINS(err.msg, YT_TFR_DATA_CRC);
+  }
+  CHECK(rc == YT_EOF && good == 11 && bad == 1, "resync: rc %d, %d good, %d bad", rc, good, bad);
+  yt_tfr_close(r);
+}
+
 int main(void) {
   char dir[] = "/tmp/yt_tfr_XXXXXX";
   if (!mkdtemp(dir)) return 1;
@@ -178,6 +267,7 @@ int main(void) {
   abort_leaves_nothing(dir);
   zstd_damage(dir);
   streaming_stdin();
+  copy_matches_view(dir);
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
