@@ -244,7 +244,9 @@ static int data_crc(const yt_tfr_reader *r, uint64_t off, uint64_t index, const 
 /* Never ask for more than could exist: cap before adding to avoid overflow. */
 static uint64_t framed(uint64_t len) { return len > (UINT64_MAX >> 2) ? UINT64_MAX >> 2 : len + 16; }
 
-int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
+/* The window holds the whole record at start (header, data, footer), whose
+ * data length goes to *len; YT_EOF at a clean end. Consumes nothing. */
+static int window_frame(yt_tfr_reader *r, uint64_t *len, yt_err *err) {
   int rc;
   if (!r->window && (rc = setup_window(r, err)) < 0) return rc;
   uint64_t off = r->base + r->start;
@@ -252,21 +254,24 @@ int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
   size_t avail = r->end - r->start;
   if (avail == 0) return YT_EOF;
   if (avail < 12) return header_cut(r, off, avail, err);
-  uint64_t len;
-  if ((rc = header_len(r, r->buf + r->start, off, &len, err)) < 0) return rc;
-  uint64_t total_needed = framed(len);
-  if (r->eof && total_needed > avail) return short_file(r, off, len, avail, err);
-  rc = ensure(r, total_needed > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)total_needed, err);
-  if (rc < 0) return rc;
-  avail = r->end - r->start;
-  if (total_needed > avail) return short_file(r, off, len, avail, err);
+  if ((rc = header_len(r, r->buf + r->start, off, len, err)) < 0) return rc;
+  uint64_t need = framed(*len);
+  if ((rc = ensure(r, need > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)need, err)) < 0) return rc;
+  if (need > r->end - r->start) return short_file(r, off, *len, r->end - r->start, err);
+  return YT_OK;
+}
+
+int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
+  uint64_t len, off = r->base + r->start;
+  int rc = window_frame(r, &len, err);
+  if (rc != YT_OK) return rc;
   const uint8_t *data = r->buf + r->start + 12;
   if (r->verify && (rc = data_crc(r, off, r->index, data, len, yt_get32(data + len), err)) < 0) return rc;
   rec->data = data;
   rec->len = (size_t)len;
   rec->offset = off;
   rec->index = r->index++;
-  r->start += (size_t)total_needed;
+  r->start += (size_t)len + 16;
   return YT_OK;
 }
 
@@ -298,16 +303,7 @@ int yt_tfr_peek(yt_tfr_reader *r, size_t *len_out, yt_err *err) {
   int rc;
   uint64_t len;
   if (!copy_mode(r)) { /* the window: check the framing, consume nothing */
-    if (!r->window && (rc = setup_window(r, err)) < 0) return rc;
-    uint64_t off = r->base + r->start;
-    if ((rc = ensure(r, 12, err)) < 0) return rc;
-    size_t avail = r->end - r->start;
-    if (avail == 0) return YT_EOF;
-    if (avail < 12) return header_cut(r, off, avail, err);
-    if ((rc = header_len(r, r->buf + r->start, off, &len, err)) < 0) return rc;
-    uint64_t need = framed(len);
-    if ((rc = ensure(r, need > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)need, err)) < 0) return rc;
-    if (need > r->end - r->start) return short_file(r, off, len, r->end - r->start, err);
+    if ((rc = window_frame(r, &len, err)) != YT_OK) return rc;
   } else {
     uint64_t off = r->start, avail = r->size > off ? r->size - off : 0;
     if (!r->have_header) {
