@@ -231,11 +231,18 @@ static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct tim
   return syscall(SYS_futex, (uint32_t *)word, op, val, timeout, NULL, 0); /* shared: no FUTEX_PRIVATE_FLAG */
 }
 
+void (*yt_shm_after_last_unref)(void *chunk);
+
 void yt_shm_unref(void *chunk) {
   chunk_hdr *c = chunk;
+  /* The pool header is found while we still hold the chunk: once the count
+   * is 0 the producer may hand these bytes out again at once, and a new chunk
+   * placed over this header overwrites `off` (a consumer that read it after
+   * its decrement crashed about once in 200 read_frames runs) */
+  pool_hdr *h = (pool_hdr *)((uint8_t *)c - c->off);
   /* release: our reads of the data happen before the producer may reuse it */
   if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
-  pool_hdr *h = (pool_hdr *)((uint8_t *)c - c->off);
+  if (yt_shm_after_last_unref) yt_shm_after_last_unref(c);
   atomic_fetch_add(&h->released, 1); /* seq_cst, as the load of waiting: see yt_shm_wait_release */
   if (atomic_load(&h->waiting)) futex(&h->released, FUTEX_WAKE, INT32_MAX, NULL);
 }

@@ -62,6 +62,10 @@ int yt_shm_room(yt_shm_pool *p, size_t len, size_t largest, int frames);
 int yt_shm_claim(yt_shm_pool *p, yt_buf *b, uint8_t desc[YT_SHM_DESC_SIZE], void **chunk);
 void yt_shm_ref(void *chunk);
 void yt_shm_unref(void *chunk);
+/* Test seam (NULL in the product): called inside yt_shm_unref just after the
+ * last hold is dropped, the moment the producer may already be writing a new
+ * chunk over this one; tests/unit/test_shm.c scribbles over it there. */
+extern void (*yt_shm_after_last_unref)(void *chunk);
 
 /* Waiting for consumers to give chunks back, without polling: read the
  * release count, check the condition (yt_shm_in_use), and if it does not hold

@@ -224,9 +224,34 @@ static void test_processes(void) {
   rmdir(dir);
 }
 
+/* The last release of a chunk must not read the chunk after its decrement:
+ * from then on the producer may hand the bytes out again, and a new chunk
+ * placed over this one writes data where its header was. The seam scribbles
+ * there, as a producer on another core can; reading the header then (the old
+ * order) followed a garbage offset and crashed. */
+static void scribble(void *chunk) { memset(chunk, 0xab, 64); }
+
+static void test_release_race(void) {
+  yt_err err = {0};
+  yt_shm_pool *p;
+  CHECK(yt_shm_pool_new(&p, 1024 * KB, &err) == YT_OK, "%s", err.msg);
+  yt_buf a, b;
+  CHECK(yt_shm_alloc(p, 1000, &a) == 1 && yt_shm_alloc(p, 1000, &b) == 1, "alloc");
+  uint32_t seq = yt_shm_release_seq(p);
+  yt_shm_after_last_unref = scribble;
+  yt_buf_free(&b); /* the last hold of b: scribbled, then the release is counted */
+  yt_shm_after_last_unref = NULL;
+  CHECK(yt_shm_release_seq(p) == seq + 1, "the release was counted in the pool (%u -> %u)", seq,
+        yt_shm_release_seq(p));
+  yt_buf_free(&a);
+  CHECK(yt_shm_release_seq(p) == seq + 2, "and the next one (%u)", yt_shm_release_seq(p));
+  yt_shm_pool_free(p);
+}
+
 int main(void) {
   test_ring();
   test_room();
+  test_release_race();
   test_processes();
   return check_report("test_shm");
 }
