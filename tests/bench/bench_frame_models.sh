@@ -12,7 +12,7 @@
 #          [--iterations I] [--recal-steps R] [--bn-decay X] [--lstm-cells N] [--lstm-lr X]
 #          [--netvlad-cluster K] [--netvlad-hidden H] [--netvlad-lr X]
 #          [--variants "fll dbof dbof_recal dbof_nobn dbof_bn lstm netvlad"]
-#          [--min-margin G] [--workdir DIR] [--keep]
+#          [--stream] [--min-margin G] [--workdir DIR] [--keep]
 #
 # Rows (--variants):
 #   fll         FrameLevelLogisticModel, S steps
@@ -36,6 +36,11 @@
 # GAP_trn = GAP on the first train shard (what the model fits: a large
 # GAP_trn - GAP gap is overfitting); bGAP = mean training-batch GAP the train
 # node logged over its last 100 steps.
+# --stream: every model trains on fresh videos instead of the train shards:
+# the graph's tfrecord_reader becomes a synth_source of the same generator
+# (train split, same seed, classes and frames; unbounded), so no video is seen
+# twice and S steps read S x B videos (the first --videos of them are the
+# train shards' videos, in order). The validate split stays held out.
 # --min-margin G: exit 1 unless the best DBoF row's GAP exceeds FLL's by G.
 # Exit status non-zero when any run fails.
 set -euo pipefail
@@ -63,6 +68,7 @@ VARIANTS="fll dbof_bn lstm netvlad"
 MIN_MARGIN=
 WORK=
 KEEP=0
+STREAM=0
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then BUILD=$1; shift; fi
 while [ $# -gt 0 ]; do
   case $1 in
@@ -87,6 +93,7 @@ while [ $# -gt 0 ]; do
     --min-margin) MIN_MARGIN=$2; shift 2 ;;
     --workdir) WORK=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --stream) STREAM=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
@@ -118,6 +125,28 @@ TRAIN="$DATA/train*.tfrecord"
 TRAIN0="$DATA/train0000.tfrecord"
 VAL="$DATA/validate*.tfrecord"
 
+# --stream: the train graphs with synth_source in place of the reader
+GRAPHS=$ROOT/graphs
+if [ "$STREAM" = 1 ]; then
+  GRAPHS=$WORK/graphs
+  mkdir -p "$GRAPHS"
+  for g in train_frame_logistic train_frame_dbof train_frame_lstm train_netvlad_small; do
+    "$PY" - "$ROOT/graphs/$g.flow" "$GRAPHS/$g.flow" "${FRAMES%,*}" "${FRAMES#*,}" <<'PYEOF' || die "cannot make the streaming $g.flow"
+import re, sys
+src, dst, lo, hi = sys.argv[1:5]
+s = open(src).read()
+node = ('node read : synth_source { videos = 0; level = frame; split = "train"; classes = ${num_classes}\n'
+        '                          min_frames = %s; max_frames = %s; seed = 1 }' % (lo, hi))
+# the reader's block, whose values may hold ${...}
+t, n = re.subn(r'node read\s*:\s*tfrecord_reader\s*\{(?:[^{}]|\$\{[^}]*\})*\}', lambda m: node, s, count=1)
+if n != 1:
+    sys.exit("no 'node read : tfrecord_reader { ... }' in " + src)
+open(dst, "w").write(t)
+PYEOF
+  done
+  echo "training input: --stream (synth_source: fresh videos every step)"
+fi
+
 # train VARIANT GRAPH STEPS DIR [--set ...]...: a fresh model, STEPS steps
 common=(--set train_data_pattern="$TRAIN" --set num_classes="$CLASSES" --set batch_size="$BATCH"
         --set num_epochs=1000000 --set base_learning_rate="$LR" --set train.log_every_steps=1000000000
@@ -127,7 +156,7 @@ train() {
   local v=$1 graph=$2 steps=$3 dir=$4; shift 4
   local t0 t1
   t0=$(date +%s.%N)
-  "$YT" run "$ROOT/graphs/$graph" "${common[@]}" --set train_dir="$dir" --set max_steps="$steps" "$@" \
+  "$YT" run "$GRAPHS/$graph" "${common[@]}" --set train_dir="$dir" --set max_steps="$steps" "$@" \
       >"$WORK/$v.train.log" 2>&1 || { tail -30 "$WORK/$v.train.log"; die "training $v failed"; }
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc >"$WORK/$v.wall"
