@@ -260,7 +260,11 @@ static int run(yt_node *n, yt_err *err) {
         yt_records_builder_use(&s->b, &store);
       }
       uint8_t *dst;
-      if ((rc = yt_records_reserve(&s->b, len, &dst, err)) < 0) return rc;
+      if ((rc = yt_records_reserve(&s->b, len, &dst, err)) < 0) {
+        yt_err_prefix(err, "%s: byte offset %llu: ", yt_tfr_path(s->tfr),
+                      (unsigned long long)yt_tfr_bytes_read(s->tfr));
+        return rc;
+      }
       rc = yt_tfr_next_into(s->tfr, dst, &rec, &e);
       if (rc == YT_OK) {
         yt_records_commit(&s->b, rec.index, len);
