@@ -38,8 +38,7 @@ struct yt_tfr_reader {
   size_t start, end;
   uint64_t base;
   bool eof;     /* no more bytes will come */
-  bool window;  /* set up for yt_tfr_next */
-  bool copying; /* yt_tfr_next_into has read with preadv */
+  enum { MODE_UNSET, MODE_WINDOW, MODE_COPY } mode; /* chosen by the first read call */
   bool plain;   /* a regular, uncompressed file of `size` bytes */
   uint64_t size;
   uint8_t tail[16];  /* copy mode: [footer of the last record][next header] */
@@ -89,9 +88,9 @@ int yt_tfr_open(yt_tfr_reader **out, const char *path, yt_err *err) {
  * +15% with read, 26 MB frame shards +20% with mmap). YT_TFRECORD_MMAP=0|1
  * forces either. */
 static int setup_window(yt_tfr_reader *r, yt_err *err) {
-  if (r->copying)
+  if (r->mode == MODE_COPY)
     return yt_fail(err, YT_EINVAL, "%s: yt_tfr_next after yt_tfr_next_into on the same reader", r->path);
-  r->window = true;
+  r->mode = MODE_WINDOW;
   const char *mm = getenv("YT_TFRECORD_MMAP");
   if (r->plain && (mm ? strcmp(mm, "0") != 0 : r->size >= (uint64_t)MMAP_MIN)) {
     r->map_len = (size_t)r->size;
@@ -248,7 +247,7 @@ static uint64_t framed(uint64_t len) { return len > (UINT64_MAX >> 2) ? UINT64_M
  * data length goes to *len; YT_EOF at a clean end. Consumes nothing. */
 static int window_frame(yt_tfr_reader *r, uint64_t *len, yt_err *err) {
   int rc;
-  if (!r->window && (rc = setup_window(r, err)) < 0) return rc;
+  if (r->mode != MODE_WINDOW && (rc = setup_window(r, err)) < 0) return rc;
   uint64_t off = r->base + r->start;
   if ((rc = ensure(r, 12, err)) < 0) return rc;
   size_t avail = r->end - r->start;
@@ -295,8 +294,8 @@ static int preadv_all(yt_tfr_reader *r, struct iovec *iov, int n, uint64_t off, 
 
 /* Copy mode needs a plain regular file; anything else copies out of the window. */
 static bool copy_mode(yt_tfr_reader *r) {
-  if (!r->copying && !r->window && r->plain) r->copying = true;
-  return r->copying;
+  if (r->mode == MODE_UNSET && r->plain) r->mode = MODE_COPY;
+  return r->mode == MODE_COPY;
 }
 
 int yt_tfr_peek(yt_tfr_reader *r, size_t *len_out, yt_err *err) {
@@ -327,7 +326,7 @@ int yt_tfr_next_into(yt_tfr_reader *r, void *dst, yt_tfr_record *rec, yt_err *er
   if (rc != YT_OK) return rc;
   uint64_t off = r->base + r->start;
   uint32_t want;
-  if (!r->copying) {
+  if (r->mode != MODE_COPY) {
     const uint8_t *data = r->buf + r->start + 12;
     memcpy(dst, data, len);
     want = yt_get32(data + len);
