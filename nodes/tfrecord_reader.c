@@ -32,6 +32,8 @@ typedef struct reader_state {
   int64_t epochs, epoch;
   size_t pos; /* position in `order` of the open (or next) shard */
   bool shuffle, verify;
+  bool by_ref; /* by_reference = true */
+  bool ref;    /* the open shard goes by reference */
   const char *skip_dir; /* skip_existing_in, or NULL */
   uint64_t seed;
   uint64_t max_records, max_bytes;
@@ -59,6 +61,9 @@ static const yt_param_def params[] = {
      "skip a shard whose base name exists in this directory (a resumed graphs/distill.flow: shards already "
      "written); \"\" = read all"},
     {"verify_crc", YT_P_BOOL, "true", YT_NORANGE, NULL, "check each record's data CRC32C"},
+    {"by_reference", YT_P_BOOL, "true", YT_NORANGE, NULL,
+     "to consumers on this host, send where records lie in a plain shard instead of their bytes: they read "
+     "and CRC-check them (the reader reads 12 bytes a record); only with on_corrupt = fail"},
 };
 
 /* Expands pattern into s->paths (yt_glob_files) and stats their sizes. */
@@ -126,6 +131,7 @@ static int init(yt_node *n, yt_err *err) {
   s->shuffle = yt_param_bool(p, "shuffle_shards");
   s->seed = (uint64_t)yt_param_int(p, "seed");
   s->verify = yt_param_bool(p, "verify_crc");
+  s->by_ref = yt_param_bool(p, "by_reference");
   s->max_records = (uint64_t)yt_param_int(p, "message_records");
   s->max_bytes = (uint64_t)yt_param_int(p, "message_bytes");
   s->skip_dir = *yt_param_str(p, "skip_existing_in") ? yt_param_str(p, "skip_existing_in") : NULL;
@@ -200,7 +206,18 @@ static int open_next(yt_node *n, reader_state *s, yt_err *err) {
   yt_tfr_set_verify(s->tfr, s->verify);
   yt_records_builder_init(&s->b, s->shard, yt_base_name(path));
   s->emitted = 0;
-  return YT_OK;
+  /* by reference: consumers check the data CRCs, so a damaged record fails
+   * the run there; skipping one needs the reader to see it */
+  s->ref = s->by_ref && s->on_corrupt == ON_FAIL && yt_tfr_is_plain(s->tfr) && yt_node_can_send_refs(n, 0);
+  if (s->ref) {
+    char *abs = realpath(path, NULL); /* consumers may resolve a relative path elsewhere */
+    uint64_t dev, ino;
+    yt_tfr_file_id(s->tfr, &dev, &ino);
+    rc = abs ? yt_records_builder_by_ref(&s->b, abs, dev, ino, s->verify, err)
+             : yt_fail(err, YT_EIO, "%s: cannot resolve its path: %s", path, strerror(errno));
+    free(abs);
+  }
+  return rc;
 }
 
 /* A damaged record (e is the reader's error; rec the record, when its data
@@ -251,23 +268,28 @@ static int run(yt_node *n, yt_err *err) {
     if (rc == YT_OK) {
       bool full = s->b.n >= s->max_records || s->b.bytes >= s->max_bytes;
       if (full && (rc = send(n, s, false, err)) < 0) return rc;
-      if (s->b.n == 0 && !s->b.data.data) { /* a new message: built where it is sent from */
-        /* it closes at >= max_bytes, so it holds less than max_bytes + its last
-         * record; room for a last record as big as max(this one, max_bytes) */
-        size_t room = s->max_bytes + (len > s->max_bytes ? len : s->max_bytes);
-        yt_buf store;
-        if ((rc = yt_node_alloc_frame(n, 0, room, &store, err)) < 0) return rc;
-        yt_records_builder_use(&s->b, &store);
+      if (s->ref) { /* 12 bytes read: where the record lies goes out instead */
+        rc = yt_tfr_skip(s->tfr, &rec, &e);
+        if (rc == YT_OK && (rc = yt_records_add_ref(&s->b, rec.index, rec.offset, len, err)) < 0) return rc;
+      } else {
+        if (s->b.n == 0 && !s->b.data.data) { /* a new message: built where it is sent from */
+          /* it closes at >= max_bytes, so it holds less than max_bytes + its last
+           * record; room for a last record as big as max(this one, max_bytes) */
+          size_t room = s->max_bytes + (len > s->max_bytes ? len : s->max_bytes);
+          yt_buf store;
+          if ((rc = yt_node_alloc_frame(n, 0, room, &store, err)) < 0) return rc;
+          yt_records_builder_use(&s->b, &store);
+        }
+        uint8_t *dst;
+        if ((rc = yt_records_reserve(&s->b, len, &dst, err)) < 0) {
+          yt_err_prefix(err, "%s: byte offset %llu: ", yt_tfr_path(s->tfr),
+                        (unsigned long long)yt_tfr_bytes_read(s->tfr));
+          return rc;
+        }
+        rc = yt_tfr_next_into(s->tfr, dst, &rec, &e);
+        if (rc == YT_OK) yt_records_commit(&s->b, rec.index, len);
       }
-      uint8_t *dst;
-      if ((rc = yt_records_reserve(&s->b, len, &dst, err)) < 0) {
-        yt_err_prefix(err, "%s: byte offset %llu: ", yt_tfr_path(s->tfr),
-                      (unsigned long long)yt_tfr_bytes_read(s->tfr));
-        return rc;
-      }
-      rc = yt_tfr_next_into(s->tfr, dst, &rec, &e);
       if (rc == YT_OK) {
-        yt_records_commit(&s->b, rec.index, len);
         s->emitted++;
         if (full) break; /* the record just read starts the next message */
         continue;

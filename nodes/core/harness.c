@@ -5,6 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/records_ref.h"
+
+/* *c = a deep copy of m (frames owned). */
+static int copy_msg(yt_msg *c, const yt_msg *m, yt_err *err) {
+  yt_msg_init(c, m->type);
+  c->records = m->records;
+  c->producer = m->producer;
+  for (size_t i = 0; i < m->nframes; i++) {
+    void *p = malloc(m->frames[i].len ? m->frames[i].len : 1);
+    if (!p) { yt_msg_clear(c); return yt_fail(err, YT_ENOMEM, "out of memory"); }
+    if (m->frames[i].len) memcpy(p, m->frames[i].data, m->frames[i].len);
+    if (yt_msg_add_owned(c, p, m->frames[i].len, err)) { yt_msg_clear(c); return YT_ENOMEM; }
+  }
+  return YT_OK;
+}
+
 /* Captures a deep copy: the node's frames may be borrowed. */
 static int capture(yt_node *n, int pad, yt_msg *m, yt_err *err) {
   yt_harness *h = n->host;
@@ -15,18 +31,14 @@ static int capture(yt_node *n, int pad, yt_msg *m, yt_err *err) {
     h->out[pad] = o;
     h->cap_out[pad] = c;
   }
-  yt_msg *c = &h->out[pad][h->n_out[pad]];
-  yt_msg_init(c, m->type);
-  c->records = m->records;
-  c->producer = m->producer;
-  for (size_t i = 0; i < m->nframes; i++) {
-    void *p = malloc(m->frames[i].len ? m->frames[i].len : 1);
-    if (!p) { yt_msg_clear(c); return yt_fail(err, YT_ENOMEM, "out of memory"); }
-    if (m->frames[i].len) memcpy(p, m->frames[i].data, m->frames[i].len);
-    if (yt_msg_add_owned(c, p, m->frames[i].len, err)) { yt_msg_clear(c); return YT_ENOMEM; }
-  }
-  h->n_out[pad]++;
-  return YT_OK;
+  int rc = copy_msg(&h->out[pad][h->n_out[pad]], m, err);
+  if (rc == YT_OK) h->n_out[pad]++;
+  return rc;
+}
+
+static int send_refs(yt_node *n, int pad) {
+  (void)pad;
+  return ((yt_harness *)n->host)->send_refs;
 }
 
 int yt_harness_open_replica(yt_harness *h, const char *type, const char *const *params, int replica,
@@ -38,6 +50,7 @@ int yt_harness_open_replica(yt_harness *h, const char *type, const char *const *
   if (rc) return rc;
   h->node.host = h;
   h->node.emit_fn = capture;
+  h->node.refs_fn = send_refs;
   for (size_t i = 0; params && params[i]; i++) {
     const char *eq = strchr(params[i], '=');
     if (!eq) { rc = yt_fail(err, YT_EUSAGE, "harness parameter '%s' is not name=value", params[i]); break; }
@@ -73,8 +86,15 @@ int yt_harness_run(yt_harness *h, size_t max_calls, yt_err *err) {
 int yt_harness_feed(yt_harness *h, int pad, const yt_msg *m, yt_err *err) {
   const yt_node_def *d = h->node.def;
   if (pad < 0 || pad >= d->n_inputs) return yt_fail(err, YT_EINVAL, "node type %s has no input pad %d", d->name, pad);
-  int rc = yt_node_account_in(&h->node, pad, m, err);
+  yt_msg read;
+  yt_msg_init(&read, 0);
+  int rc = YT_OK;
+  if (yt_records_is_ref(m)) { /* m is the caller's: read a copy */
+    if ((rc = copy_msg(&read, m, err)) == YT_OK && (rc = yt_records_resolve(&read, err)) >= 0) m = &read;
+  }
+  if (rc >= 0) rc = yt_node_account_in(&h->node, pad, m, err);
   if (!rc) rc = d->process(&h->node, pad, m, err);
+  yt_msg_clear(&read);
   return rc;
 }
 

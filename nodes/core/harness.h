@@ -21,6 +21,10 @@ typedef struct yt_harness {
   yt_msg *out[YT_MAX_PADS]; /* captured DATA messages per output pad (frames owned) */
   size_t n_out[YT_MAX_PADS], cap_out[YT_MAX_PADS];
   int initialized;
+  /* 1: the node may send records by reference (yt_node_can_send_refs), as
+   * under the runner with consumers on the host; captured messages keep that
+   * form (yt_records_resolve reads them), and yt_harness_feed resolves them */
+  int send_refs;
 } yt_harness;
 
 /* Sets up node type `type` as replica `replica` of `replicas` (use
@@ -31,7 +35,8 @@ int yt_harness_open_replica(yt_harness *h, const char *type, const char *const *
                             int replicas, yt_err *err);
 /* Sources: calls run() until YT_EOF (or max_calls calls, 0 = no limit), then flush(). */
 int yt_harness_run(yt_harness *h, size_t max_calls, yt_err *err);
-/* Calls process() with m on input pad `pad` (accounting as the runner does). */
+/* Calls process() with m on input pad `pad` (accounting as the runner does;
+ * a records message by reference is read first, as the runner does). */
 int yt_harness_feed(yt_harness *h, int pad, const yt_msg *m, yt_err *err);
 int yt_harness_flush(yt_harness *h, yt_err *err);
 /* Drops the captured messages of every pad (to bound memory in long tests). */

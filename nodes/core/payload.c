@@ -87,6 +87,48 @@ int yt_records_add(yt_records_builder *b, uint64_t index, const void *data, size
   return YT_OK;
 }
 
+int yt_records_builder_by_ref(yt_records_builder *b, const char *path, uint64_t dev, uint64_t ino, bool verify,
+                              yt_err *err) {
+  if (b->n) return yt_fail(err, YT_EINVAL, "yt_records_builder_by_ref on a builder that holds records");
+  char *p = strdup(path);
+  if (!p) return yt_fail(err, YT_ENOMEM, "out of memory");
+  free(b->ref_path);
+  b->ref_path = p;
+  b->ref_dev = dev, b->ref_ino = ino, b->ref_verify = verify;
+  return YT_OK;
+}
+
+int yt_records_add_ref(yt_records_builder *b, uint64_t index, uint64_t off, size_t len, yt_err *err) {
+  if (!b->ref_path) return yt_fail(err, YT_EINVAL, "yt_records_add_ref on a builder that is not by reference");
+  if (len > UINT32_MAX) return yt_fail(err, YT_EINVAL, "a record of %zu bytes is over 4 GiB", len);
+  if (b->n && off != b->ref_next)
+    return yt_fail(err, YT_EINVAL, "%s: record at byte %llu does not follow the message's last one (ends at %llu)",
+                   b->ref_path, (unsigned long long)off, (unsigned long long)b->ref_next);
+  size_t cap = b->cap;
+  if (grow((void **)&b->index, &cap, b->n + 1, sizeof *b->index, err)) return YT_ENOMEM;
+  cap = b->cap;
+  if (grow((void **)&b->len, &cap, b->n + 1, sizeof *b->len, err)) return YT_ENOMEM;
+  b->cap = cap;
+  if (!b->n) b->ref_off = off;
+  b->ref_next = off + len + 16;
+  b->index[b->n] = index;
+  b->len[b->n] = (uint32_t)len;
+  b->bytes += len; /* what the message stands for, for message_bytes */
+  b->n++;
+  return YT_OK;
+}
+
+/* Frame 2 of a message by reference (payload.h). */
+static int ref_frame(const yt_records_builder *b, yt_msg *m, yt_err *err) {
+  size_t pl = strlen(b->ref_path);
+  uint8_t *f = malloc(YT_REC_REF_HEAD + pl);
+  if (!f) return yt_fail(err, YT_ENOMEM, "out of memory");
+  uint64_t head[3] = {b->n ? b->ref_off : 0, b->ref_dev, b->ref_ino};
+  memcpy(f, head, sizeof head);
+  memcpy(f + YT_REC_REF_HEAD, b->ref_path, pl);
+  return yt_msg_add_owned(m, f, YT_REC_REF_HEAD + pl, err);
+}
+
 void yt_records_builder_use(yt_records_builder *b, yt_buf *store) {
   yt_buf_free(&b->data);
   b->data = *store;
@@ -102,7 +144,8 @@ int yt_records_to_msg(yt_records_builder *b, yt_msg *m, yt_err *err) {
     free(meta), free(name);
     return yt_fail(err, YT_ENOMEM, "out of memory");
   }
-  yt_rec_meta h = {YT_PAYLOAD_RECORDS, (uint32_t)b->n, b->shard, b->flags, b->shard_records};
+  uint32_t flags = b->flags | (b->ref_path ? YT_REC_BY_REF | (b->ref_verify ? 0 : YT_REC_NO_VERIFY) : 0);
+  yt_rec_meta h = {YT_PAYLOAD_RECORDS, (uint32_t)b->n, b->shard, flags, b->shard_records};
   memcpy(meta, &h, sizeof h);
   if (b->n) {
     memcpy(meta + sizeof h, b->index, b->n * sizeof(uint64_t));
@@ -114,7 +157,7 @@ int yt_records_to_msg(yt_records_builder *b, yt_msg *m, yt_err *err) {
   if (!rc) rc = yt_msg_add_owned(m, name, strlen(name), err);
   else free(name);
   /* the payload bytes move into the message; the builder starts a new buffer */
-  if (!rc) rc = add_storage(m, &b->data, b->bytes, err);
+  if (!rc) rc = b->ref_path ? ref_frame(b, m, err) : add_storage(m, &b->data, b->bytes, err);
   else yt_buf_free(&b->data);
   b->bytes = 0;
   b->n = 0;
@@ -128,6 +171,7 @@ void yt_records_builder_free(yt_records_builder *b) {
   free(b->shard_name);
   free(b->index);
   free(b->len);
+  free(b->ref_path);
   yt_buf_free(&b->data);
   memset(b, 0, sizeof *b);
 }
@@ -142,6 +186,10 @@ int yt_records_decode(yt_records *r, const yt_msg *m, yt_err *err) {
     return yt_fail(err, YT_ECORRUPT, "records message: payload kind %u is not records (wrong edge type?)", h.kind);
   if (m->frames[0].len != sizeof h + (size_t)h.n * 12)
     return yt_fail(err, YT_ECORRUPT, "records message: meta frame is %zu bytes for %u records", m->frames[0].len, h.n);
+  if (h.flags & YT_REC_BY_REF)
+    return yt_fail(err, YT_ECORRUPT,
+                   "records message: it names where its %u records lie instead of carrying them, and nothing read "
+                   "them (yt_records_resolve)", h.n);
   const uint8_t *meta = m->frames[0].data;
   r->n = h.n;
   r->shard = h.shard;

@@ -8,6 +8,13 @@
  *   frame 2  the n payloads, back to back
  *   A reader sets YT_REC_SHARD_END on the last message of a shard, so a writer
  *   with preserve_shards knows when to commit (an empty message may carry it).
+ *   By reference (flag YT_REC_BY_REF, between processes on one host): frame 2
+ *   is instead where the records lie, consecutive in the shard file:
+ *     u64 file offset of the first record's header, u64 st_dev, u64 st_ino,
+ *     then the file's path (no NUL)
+ *   and the consumer's runner reads them (formats/records_ref.h) into an
+ *   ordinary records message before the node sees it; YT_REC_NO_VERIFY says
+ *   the data CRCs are not to be checked (tfrecord_reader verify_crc = false).
  *
  * "videos" / "batch": decoded videos (ids, labels, features).
  *   frame 0  meta:  yt_batch_meta, then u64 index[n], u32 shard[n],
@@ -52,7 +59,8 @@
 #endif
 
 enum { YT_PAYLOAD_RECORDS = 1, YT_PAYLOAD_BATCH = 2, YT_PAYLOAD_METRICS = 3 };
-enum { YT_REC_SHARD_END = 1 }; /* yt_rec_meta.flags */
+enum { YT_REC_SHARD_END = 1, YT_REC_BY_REF = 2, YT_REC_NO_VERIFY = 4 }; /* yt_rec_meta.flags */
+#define YT_REC_REF_HEAD 24 /* by reference: the fixed part of frame 2, before the path */
 enum { YT_DT_F32 = 1, YT_DT_U8 = 2 };
 
 typedef struct yt_rec_meta {
@@ -83,6 +91,11 @@ typedef struct yt_records_builder {
   uint32_t *len;
   yt_buf data; /* payloads back to back: bytes used of data.len */
   size_t n, cap, bytes;
+  /* by reference (yt_records_builder_by_ref): data stays empty; the records
+   * are ref_path's bytes from ref_off to ref_next */
+  char *ref_path;
+  uint64_t ref_dev, ref_ino, ref_off, ref_next;
+  bool ref_verify;
 } yt_records_builder;
 
 void yt_records_builder_init(yt_records_builder *b, uint32_t shard, const char *shard_name);
@@ -92,6 +105,15 @@ int yt_records_add(yt_records_builder *b, uint64_t index, const void *data, size
  * commit appends the record (uncommitted room is reused by the next reserve). */
 int yt_records_reserve(yt_records_builder *b, size_t len, uint8_t **dst, yt_err *err);
 void yt_records_commit(yt_records_builder *b, uint64_t index, size_t len);
+/* From now on this builder's messages carry where the records lie instead of
+ * their bytes (payload.h, YT_REC_BY_REF): the shard file's path (copied),
+ * identity and whether its data CRCs are to be checked. Call while empty. */
+int yt_records_builder_by_ref(yt_records_builder *b, const char *path, uint64_t dev, uint64_t ino, bool verify,
+                              yt_err *err);
+/* Appends a record by its place: header at byte off of the file, len data
+ * bytes. Records of one message must follow each other in the file (YT_EINVAL
+ * otherwise: send the message first). */
+int yt_records_add_ref(yt_records_builder *b, uint64_t index, uint64_t off, size_t len, yt_err *err);
 /* The next message's payload bytes go into *store (moved in; its len is the
  * room). For a node that allocates its output where it is sent from
  * (yt_node_alloc_frame); outgrowing it moves the bytes to malloc'd memory. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/node.h"
+#include "formats/records_ref.h"
 #include "transport/shm.h"
 #include "transport/sock.h"
 
@@ -249,6 +250,10 @@ static int alloc_frame(yt_node *n, int pad, size_t len, yt_buf *out) {
   return yt_shm_alloc(pool, len, out);
 }
 
+/* References to shard bytes go where shared-memory frames go: consumers on
+ * this host, plain edges (the pool is not made otherwise). */
+static int can_send_refs(yt_node *n, int pad) { return pool_for(n->host, pad) != NULL; }
+
 static int emit(yt_node *n, int pad, yt_msg *m, yt_err *err) {
   runner *r = n->host;
   m->producer = (uint32_t)n->replica;
@@ -402,6 +407,7 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
   r->node.metrics_fn = node_metrics;
   r->node.drain_fn = node_drain;
   r->node.alloc_fn = alloc_frame;
+  r->node.refs_fn = can_send_refs;
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "params")) {
     if ((rc = yt_params_set(&r->node.params, it->string, it->valuestring, err))) return rc;
   }
@@ -526,7 +532,9 @@ static int run_consumer(runner *r, yt_err *err) {
         r->eos_seen[p]++;
       } else if (m.type == YT_MSG_DATA) {
         double t = now(), b = r->blocked;
-        rc = yt_node_account_in(&r->node, p, &m, err);
+        rc = yt_records_resolve(&m, err); /* records sent by reference are read here */
+        if (rc > 0) rc = YT_OK;
+        if (!rc) rc = yt_node_account_in(&r->node, p, &m, err);
         if (!rc) rc = d->process(&r->node, p, &m, err);
         r->busy += now() - t - (r->blocked - b);
       } else {

@@ -40,7 +40,7 @@ struct yt_tfr_reader {
   bool eof;     /* no more bytes will come */
   enum { MODE_UNSET, MODE_WINDOW, MODE_COPY } mode; /* chosen by the first read call */
   bool plain;   /* a regular, uncompressed file of `size` bytes */
-  uint64_t size;
+  uint64_t size, dev, ino;
   uint8_t tail[16];  /* copy mode: [footer of the last record][next header] */
   bool have_header;  /* tail + 4 holds the header of the record at start */
   /* streaming only */
@@ -76,6 +76,8 @@ int yt_tfr_open(yt_tfr_reader **out, const char *path, yt_err *err) {
   if (strcmp(path, "-") != 0 && !ends_with(path, ".zst") && fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode)) {
     r->plain = true;
     r->size = (uint64_t)st.st_size;
+    r->dev = (uint64_t)st.st_dev;
+    r->ino = (uint64_t)st.st_ino;
   }
   *out = r;
   return YT_OK;
@@ -348,6 +350,88 @@ int yt_tfr_next_into(yt_tfr_reader *r, void *dst, yt_tfr_record *rec, yt_err *er
   rec->index = r->index++;
   /* past the record either way, so a caller may skip a damaged one */
   return r->verify ? data_crc(r, off, rec->index, dst, len, want, err) : YT_OK;
+}
+
+int yt_tfr_skip(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err) {
+  size_t len;
+  int rc = yt_tfr_peek(r, &len, err);
+  if (rc != YT_OK) return rc;
+  rec->data = NULL;
+  rec->len = len;
+  rec->offset = r->base + r->start;
+  rec->index = r->index++;
+  r->start += len + 16; /* peek checked that the whole record is in the file */
+  if (r->mode == MODE_COPY) r->have_header = false;
+  return YT_OK;
+}
+
+bool yt_tfr_is_plain(const yt_tfr_reader *r) { return r->plain; }
+
+void yt_tfr_file_id(const yt_tfr_reader *r, uint64_t *dev, uint64_t *ino) {
+  *dev = r->dev;
+  *ino = r->ino;
+}
+
+/* Records per preadv in yt_tfr_load: three pieces each (header, data, footer)
+ * within the usual IOV_MAX of 1024. */
+enum { LOAD_BATCH = 340 };
+
+int yt_tfr_load(const yt_tfr_extent *x, uint8_t *dst, bool verify, yt_err *err) {
+  /* a reader struct only to share the error messages (path, index) */
+  yt_tfr_reader r = {.fd = -1};
+  char *path = strndup(x->path, x->path_len);
+  if (!path) return yt_fail(err, YT_ENOMEM, "out of memory");
+  r.path = path;
+  int rc = YT_OK;
+  r.fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (r.fd < 0) {
+    rc = yt_fail(err, YT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    goto out;
+  }
+  if (fstat(r.fd, &st) != 0 || (uint64_t)st.st_dev != x->dev || (uint64_t)st.st_ino != x->ino) {
+    rc = yt_fail(err, YT_EIO, "%s: not the file the reader walked (it was replaced during the run)", path);
+    goto out;
+  }
+  uint8_t hdr[LOAD_BATCH][12], foot[LOAD_BATCH][4];
+  struct iovec v[3 * LOAD_BATCH];
+  uint64_t off = x->off;
+  for (uint32_t i0 = 0; i0 < x->n; i0 += LOAD_BATCH) {
+    uint32_t k = x->n - i0 < LOAD_BATCH ? x->n - i0 : LOAD_BATCH;
+    uint8_t *d = dst;
+    for (uint32_t j = 0; j < k; j++) {
+      size_t len = x->len[i0 + j];
+      v[3 * j] = (struct iovec){hdr[j], 12};
+      v[3 * j + 1] = (struct iovec){d, len};
+      v[3 * j + 2] = (struct iovec){foot[j], 4};
+      d += len;
+    }
+    size_t got;
+    if ((rc = preadv_all(&r, v, (int)(3 * k), off, &got, err)) < 0) goto out;
+    for (uint32_t j = 0; j < k; j++) {
+      size_t len = x->len[i0 + j];
+      uint64_t l;
+      r.index = x->index[i0 + j];
+      if (got < 12 + len + 4) { /* the file shrank since the reader walked it */
+        rc = got < 12 ? header_cut(&r, off, got, err) : short_file(&r, off, len, got, err);
+        goto out;
+      }
+      if ((rc = header_len(&r, hdr[j], off, &l, err)) < 0) goto out;
+      if (l != len) {
+        rc = yt_fail(err, YT_ECORRUPT,
+                     "%s: byte offset %llu (record %llu): the header says %llu data bytes, %zu when the reader walked "
+                     "the file (it changed during the run)",
+                     path, (unsigned long long)off, (unsigned long long)r.index, (unsigned long long)l, len);
+        goto out;
+      }
+      if (verify && (rc = data_crc(&r, off, r.index, dst, len, yt_get32(foot[j]), err)) < 0) goto out;
+      dst += len, off += len + 16, got -= len + 16;
+    }
+  }
+out:
+  if (r.fd >= 0) close(r.fd);
+  free(path);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ writer */

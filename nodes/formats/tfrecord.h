@@ -48,6 +48,33 @@ int yt_tfr_next(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err);
  * both. */
 int yt_tfr_peek(yt_tfr_reader *r, size_t *len, yt_err *err);
 int yt_tfr_next_into(yt_tfr_reader *r, void *dst, yt_tfr_record *rec, yt_err *err);
+/* Reading by reference (tfrecord_reader's by_reference): after yt_tfr_peek,
+ * yt_tfr_skip moves past the record without reading its data (rec->data =
+ * NULL; offset and index filled), so the reader touches 12 bytes per record
+ * and whoever gets the record's place reads it (yt_tfr_load). Plain regular
+ * files only (yt_tfr_is_plain), like yt_tfr_next_into, which it may mix with. */
+int yt_tfr_skip(yt_tfr_reader *r, yt_tfr_record *rec, yt_err *err);
+bool yt_tfr_is_plain(const yt_tfr_reader *r);
+/* The open file's identity (st_dev, st_ino), so a later reader can tell it is the same file. */
+void yt_tfr_file_id(const yt_tfr_reader *r, uint64_t *dev, uint64_t *ino);
+
+/* Where n consecutive records of a shard lie: the file (path, and the identity
+ * it had when the reader walked it), the byte offset of the first header, and
+ * each record's index in the file and data length. */
+typedef struct yt_tfr_extent {
+  const char *path;
+  size_t path_len; /* path need not be NUL-terminated */
+  uint64_t dev, ino, off;
+  uint32_t n;
+  const uint64_t *index;
+  const uint32_t *len;
+} yt_tfr_extent;
+/* Reads the records x names, their data back to back into dst (sum of len
+ * bytes), in preadv calls of up to 340 records. Checks that the file is the
+ * one the reader walked, that every header still holds its length and length
+ * CRC, and, when verify, every data CRC: errors name the file, the byte offset
+ * and record number, with the reasons above (YT_ECORRUPT), or YT_EIO. */
+int yt_tfr_load(const yt_tfr_extent *x, uint8_t *dst, bool verify, yt_err *err);
 void yt_tfr_set_verify(yt_tfr_reader *r, bool verify_crc);
 const char *yt_tfr_path(const yt_tfr_reader *r);
 uint64_t yt_tfr_bytes_read(const yt_tfr_reader *r); /* stream bytes consumed so far */

@@ -2,7 +2,8 @@
  * reasons) through both the mmap and the read() path, writer -> reader round
  * trips (plain and zstd, empty and large records), atomic commit, damage
  * inside a zstd stream, and the copying read (yt_tfr_peek + next_into) against
- * yt_tfr_next on every file, both ways it works (preadv, window). */
+ * yt_tfr_next on every file, both ways it works (preadv, window), and reading
+ * by reference (yt_tfr_skip, then yt_tfr_load) against it too. */
 #include <fcntl.h>
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -167,10 +168,20 @@ static void streaming_stdin(void) {
   CHECK_CONTAINS(err.msg, "byte offset 4705");
 }
 
+/* Reads record rec (walked by yt_tfr_skip) by reference, as a consumer does. */
+static int load_one(yt_tfr_reader *r, const yt_tfr_record *rec, uint8_t *dst, bool verify, yt_err *err) {
+  yt_tfr_extent x = {.path = yt_tfr_path(r), .path_len = strlen(yt_tfr_path(r)), .off = rec->offset, .n = 1};
+  uint32_t len = (uint32_t)rec->len;
+  x.index = &rec->index, x.len = &len;
+  yt_tfr_file_id(r, &x.dev, &x.ino);
+  return yt_tfr_load(&x, dst, verify, err);
+}
+
 /* What a read gives, as text: "index offset len crc" per record, then the
- * final status and message. into = peek + next_into, stopping at the first
- * error as yt_tfr_next does. stdin_fd >= 0: read it as "-" (the window). */
-static char *trace(const char *path, bool into, int stdin_fd) {
+ * final status and message. into = peek + next_into (2: peek + skip, then
+ * yt_tfr_load of the record, as by reference), stopping at the first error as
+ * yt_tfr_next does. stdin_fd >= 0: read it as "-" (the window). */
+static char *trace(const char *path, int into, int stdin_fd) {
   size_t cap = 1 << 16, len = 0;
   char *t = malloc(cap);
   t[0] = 0;
@@ -189,8 +200,15 @@ static char *trace(const char *path, bool into, int stdin_fd) {
         if ((rc = yt_tfr_peek(r, &n1, &err)) != YT_OK) break;
         if ((rc = yt_tfr_peek(r, &n2, &err)) != YT_OK || n1 != n2) { ADD("peek moved %zu %zu\n", n1, n2); break; }
         if (n1 > sizeof buf) { ADD("record too big for the test\n"); break; }
-        if ((rc = yt_tfr_next_into(r, buf, &rec, &err)) != YT_OK) break;
-        if (rec.data != buf || rec.len != n1) ADD("data not in dst\n");
+        if (into == 2) {
+          if ((rc = yt_tfr_skip(r, &rec, &err)) != YT_OK) break;
+          if (rec.data || rec.len != n1) ADD("skip gave data or another length\n");
+          if ((rc = load_one(r, &rec, buf, true, &err)) != YT_OK) break;
+          rec.data = buf;
+        } else {
+          if ((rc = yt_tfr_next_into(r, buf, &rec, &err)) != YT_OK) break;
+          if (rec.data != buf || rec.len != n1) ADD("data not in dst\n");
+        }
       } else if ((rc = yt_tfr_next(r, &rec, &err)) != YT_OK) {
         break;
       }
@@ -218,7 +236,13 @@ static void copy_matches_view(const char *dir) {
     if (access(path, R_OK) != 0) continue; /* huge.tfrecord.zst needs the zstd CLI */
     char *view = trace(path, false, -1), *copy = trace(path, true, -1);
     CHECK(strcmp(view, copy) == 0, "%s: next_into differs from next:\n%s---\n%s", path, view, copy);
-    free(view), free(copy);
+    free(copy);
+    if (!strstr(path, ".zst")) { /* by reference: plain files only */
+      char *ref = trace(path, 2, -1);
+      CHECK(strcmp(view, ref) == 0, "%s: skip + load differs from next:\n%s---\n%s", path, view, ref);
+      free(ref);
+    }
+    free(view);
     if (strstr(path, ".zst")) continue; /* already the window; "-" is not decompressed */
     view = trace(path, false, -1);
     int fd = open(path, O_RDONLY);
@@ -253,6 +277,74 @@ static void copy_matches_view(const char *dir) {
   yt_tfr_close(r);
 }
 
+/* yt_tfr_load over many records at once (more than one preadv's worth), and
+ * what it says when the file is not as the reader walked it. */
+static void load_extents(const char *dir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/many.tfrecord", dir);
+  yt_tfr_writer *w;
+  yt_err err = {0};
+  enum { N = 1000 };
+  CHECK(yt_tfw_open(&w, path, &err) == YT_OK, "%s", err.msg);
+  uint8_t rec[64];
+  size_t total = 0;
+  for (int i = 0; i < N; i++) {
+    for (int j = 0; j < i % 50; j++) rec[j] = (uint8_t)(i * 7 + j);
+    yt_tfw_write(w, rec, (size_t)(i % 50), &err);
+    total += (size_t)(i % 50);
+  }
+  CHECK(yt_tfw_close(w, &err) == YT_OK, "%s", err.msg);
+  yt_tfr_reader *r;
+  CHECK(yt_tfr_open(&r, path, &err) == YT_OK, "%s", err.msg);
+  static uint64_t index[N];
+  static uint32_t len[N];
+  yt_tfr_record rc_rec;
+  uint32_t n = 0;
+  uint64_t first = 0;
+  while (n < N && yt_tfr_skip(r, &rc_rec, &err) == YT_OK) {
+    if (n == 0) first = rc_rec.offset;
+    CHECK(rc_rec.index == n, "skip: index %llu at %u", (unsigned long long)rc_rec.index, n);
+    index[n] = rc_rec.index, len[n] = (uint32_t)rc_rec.len, n++;
+  }
+  CHECK(n == N && yt_tfr_skip(r, &rc_rec, &err) == YT_EOF, "skip walked %u records", n);
+  yt_tfr_extent x = {.path = path, .path_len = strlen(path), .off = first, .n = N, .index = index, .len = len};
+  yt_tfr_file_id(r, &x.dev, &x.ino);
+  uint8_t *got = malloc(total), *p = got;
+  CHECK(yt_tfr_load(&x, got, true, &err) == YT_OK, "load %u records: %s", N, err.msg);
+  bool same = true;
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < i % 50; j++) same &= *p++ == (uint8_t)(i * 7 + j);
+  CHECK(same, "loaded records differ from what was written");
+  /* a length the file no longer says: it changed during the run */
+  len[500]++;
+  CHECK(yt_tfr_load(&x, got, true, &err) == YT_ECORRUPT, "a changed length loaded");
+  CHECK_CONTAINS(err.msg, "(record 500)");
+  CHECK_CONTAINS(err.msg, "it changed during the run");
+  len[500]--;
+  /* another file under the name */
+  x.ino++;
+  CHECK(yt_tfr_load(&x, got, true, &err) == YT_EIO, "another file loaded");
+  CHECK_CONTAINS(err.msg, "replaced during the run");
+  x.ino--;
+  /* cut short after the reader walked it */
+  CHECK(truncate(path, 200) == 0, "truncate");
+  CHECK(yt_tfr_load(&x, got, true, &err) == YT_ECORRUPT, "a cut file loaded");
+  CHECK_CONTAINS(err.msg, YT_TFR_TRUNCATED);
+  free(got);
+  yt_tfr_close(r);
+
+  /* verify = false reads a record whose data CRC is wrong */
+  CHECK(yt_tfr_open(&r, shared_path("testdata/corrupt_data_crc.tfrecord"), &err) == YT_OK, "%s", err.msg);
+  static uint8_t buf[1 << 20];
+  int rc, bad = 0, good = 0;
+  while ((rc = yt_tfr_skip(r, &rc_rec, &err)) == YT_OK) {
+    if (load_one(r, &rc_rec, buf, false, &err) != YT_OK) bad++;
+    if (load_one(r, &rc_rec, buf, true, &err) == YT_OK) good++;
+  }
+  CHECK(rc == YT_EOF && bad == 0 && good == 11, "verify off: %d failed; verify on: %d good of 12", bad, good);
+  yt_tfr_close(r);
+}
+
 int main(void) {
   char dir[] = "/tmp/yt_tfr_XXXXXX";
   if (!mkdtemp(dir)) return 1;
@@ -268,6 +360,7 @@ int main(void) {
   zstd_damage(dir);
   streaming_stdin();
   copy_matches_view(dir);
+  load_extents(dir);
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
