@@ -11,6 +11,15 @@
  * r of R reads the positions p with p % R == r of each epoch's shard order.
  *
  *   node shards : tfrecord_reader x2 { pattern = "data/train*.tfrecord"; epochs = 3 }
+ *
+ * By reference (by_reference = true, the default): when every consumer is on
+ * this host (the runner says so: yt_node_can_send_refs), a plain shard's
+ * messages carry where their records lie instead of their bytes, and the
+ * consumers' runners read them (formats/records_ref.h). The reader then reads
+ * 12 bytes a record; the copy and the data CRC move to the consumers, so two
+ * dequantize replicas share them instead of queueing behind one reader. A data
+ * CRC mismatch then fails the run in the consumer (naming file, offset and
+ * record); on_corrupt = skip_* needs the reader to see the data, so it copies.
  */
 #include <errno.h>
 #include <stdio.h>

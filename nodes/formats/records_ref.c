@@ -1,6 +1,7 @@
 /* records_ref.c: reading the records a message names by reference (records_ref.h). */
 #include "formats/records_ref.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,12 @@ int yt_records_resolve(yt_msg *m, yt_err *err) {
   int rc = yt_tfr_load(&x, data, !(h.flags & YT_REC_NO_VERIFY), err);
   if (rc < 0) {
     free(data);
+    if (rc == YT_ECORRUPT) {
+      size_t l = strlen(err->msg);
+      snprintf(err->msg + l, sizeof err->msg - l,
+               " (read here by reference from the tfrecord_reader: its on_corrupt = skip_record or skip_shard "
+               "skips damaged records)");
+    }
     return rc;
   }
   h.flags &= ~(uint32_t)(YT_REC_BY_REF | YT_REC_NO_VERIFY);

@@ -1,7 +1,7 @@
 /* test_io_nodes: the I/O nodes through the harness: tfrecord_reader over the real
  * shards (records, (shard, index), names, SHARD_END, replicas, epochs, shard
  * shuffle, message limits, progress) and the corrupt vectors (fail / skip_record /
- * skip_shard); tfrecord_writer (byte-identical shard copies, interleaved shards,
+ * skip_shard), records by reference (read back identical; damage found where read); tfrecord_writer (byte-identical shard copies, interleaved shards,
  * incomplete shards never committed, rotation, zstd); null_sink (expect_records,
  * checksum); csv_sink (lines, quoting, atomic commit). */
 #include <dirent.h>
@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "core/harness.h"
+#include "formats/records_ref.h"
 #include "formats/tfrecord.h"
 
 #define N_SHARDS 7
@@ -32,9 +33,14 @@ static const char *data_pattern(void) {
   return b;
 }
 
+/* When set, readers run as if their consumers were on this host (the harness's
+ * send_refs): plain shards then go by reference. */
+static int g_send_refs;
+
 /* Opens a reader with params (NULL-terminated) and runs it to the end. */
 static int run_reader(yt_harness *h, const char *const *params, int replica, int replicas, yt_err *err) {
   int rc = yt_harness_open_replica(h, "tfrecord_reader", params, replica, replicas, err);
+  h->send_refs = g_send_refs;
   return rc < 0 ? rc : yt_harness_run(h, 0, err);
 }
 
@@ -371,6 +377,88 @@ static void test_reader_corrupt(void) {
   if (rc == YT_OK) yt_harness_close(&h);
 }
 
+/* by_reference: with consumers on the host, plain shards go as where their
+ * records lie; read (yt_records_resolve) they are the copying reader's
+ * messages byte for byte, and damage shows where they are read. */
+static void test_reader_by_reference(void) {
+  yt_harness copy, ref;
+  yt_err err = {0};
+  const char *p[] = {data_pattern(), NULL};
+  int rc = run_reader(&copy, p, 0, 1, &err);
+  CHECK(rc == YT_OK, "copying run: %s", err.msg);
+  g_send_refs = 1;
+  rc = run_reader(&ref, p, 0, 1, &err);
+  CHECK(rc == YT_OK, "by reference: %s", err.msg);
+  CHECK(ref.n_out[0] == copy.n_out[0], "%zu messages by reference, %zu copying", ref.n_out[0], copy.n_out[0]);
+  CHECK(ref.node.counts.emitted == N_RECORDS && ref.node.counts.out_bytes < 200000,
+        "by reference: %llu records in %llu bytes", (unsigned long long)ref.node.counts.emitted,
+        (unsigned long long)ref.node.counts.out_bytes);
+  size_t refs = 0, same = 0;
+  for (size_t k = 0; k < ref.n_out[0] && k < copy.n_out[0]; k++) {
+    yt_msg *m = &ref.out[0][k], *c = &copy.out[0][k];
+    refs += yt_records_is_ref(m) == 1;
+    if ((rc = yt_records_resolve(m, &err)) != 1) {
+      CHECK(0, "message %zu: resolve gave %d: %s", k, rc, err.msg);
+      continue;
+    }
+    bool eq = m->nframes == c->nframes && m->records == c->records;
+    for (size_t f = 0; eq && f < m->nframes; f++)
+      eq = m->frames[f].len == c->frames[f].len && !memcmp(m->frames[f].data, c->frames[f].data, c->frames[f].len);
+    same += eq;
+    CHECK(yt_records_resolve(m, &err) == 0, "message %zu read twice", k);
+  }
+  CHECK(refs == copy.n_out[0] && same == copy.n_out[0], "%zu of %zu messages by reference, %zu read identical", refs,
+        copy.n_out[0], same);
+  uint64_t copied_bytes = copy.node.counts.out_bytes;
+  yt_harness_close(&copy);
+  yt_harness_close(&ref);
+
+  /* the harness reads them before a consumer sees them, as the runner does */
+  rc = run_reader(&ref, p, 0, 1, &err);
+  yt_harness sink;
+  const char *sp[] = {"expect_records=2069", NULL};
+  CHECK(yt_harness_open(&sink, "null_sink", sp, &err) == YT_OK, "%s", err.msg);
+  for (size_t k = 0; rc == YT_OK && k < ref.n_out[0]; k++) rc = yt_harness_feed(&sink, 0, &ref.out[0][k], &err);
+  if (rc == YT_OK) rc = yt_harness_flush(&sink, &err);
+  CHECK(rc == YT_OK && sink.node.counts.consumed == N_RECORDS, "null_sink after a reader by reference: %s",
+        err.msg);
+  CHECK(sink.node.counts.in_bytes == copied_bytes, "null_sink counted %llu bytes in, the copying reader sent %llu",
+        (unsigned long long)sink.node.counts.in_bytes, (unsigned long long)copied_bytes);
+  yt_harness_close(&sink);
+  yt_harness_close(&ref);
+
+  /* a data CRC mismatch: the reader walks past it, reading the message finds it */
+  rc = run_vectors(&ref, "corrupt_data_crc.tfrecord", NULL, &err);
+  CHECK(rc == YT_OK && ref.node.counts.emitted == 12 && ref.n_out[0] == 1 && yt_records_is_ref(&ref.out[0][0]),
+        "corrupt_data_crc by reference: rc %d, %llu records", rc, (unsigned long long)ref.node.counts.emitted);
+  if (ref.n_out[0] == 1) {
+    rc = yt_records_resolve(&ref.out[0][0], &err);
+    CHECK(rc == YT_ECORRUPT, "a damaged record read: %d", rc);
+    CHECK_CONTAINS(err.msg, "corrupt_data_crc.tfrecord: byte offset 4705 (record 1): " YT_TFR_DATA_CRC);
+    CHECK_CONTAINS(err.msg, "on_corrupt = skip_record");
+    CHECK(yt_records_is_ref(&ref.out[0][0]), "a failed read changed the message");
+  }
+  yt_harness_close(&ref);
+  rc = run_vectors(&ref, "corrupt_data_crc.tfrecord", "verify_crc=false", &err);
+  CHECK(rc == YT_OK && ref.n_out[0] == 1 && yt_records_resolve(&ref.out[0][0], &err) == 1,
+        "verify_crc = false by reference: %s", err.msg);
+  yt_harness_close(&ref);
+  /* framing damage is still the reader's to report */
+  rc = run_vectors(&ref, "corrupt_length_crc.tfrecord", NULL, &err);
+  CHECK(rc == YT_ECORRUPT, "length CRC by reference: rc %d", rc);
+  CHECK_CONTAINS(err.msg, "byte offset 4705");
+  yt_harness_close(&ref);
+
+  /* skipping needs the reader to see the data; by_reference = false copies */
+  const char *opts[] = {"on_corrupt=skip_record", "on_corrupt=skip_shard", "by_reference=false"};
+  for (size_t i = 0; i < 3; i++) {
+    rc = run_vectors(&ref, "video_edge.tfrecord", opts[i], &err);
+    CHECK(rc == YT_OK && ref.n_out[0] >= 1 && !yt_records_is_ref(&ref.out[0][0]), "%s: sent by reference",
+          opts[i]);
+    yt_harness_close(&ref);
+  }
+  g_send_refs = 0;
+}
 
 /* ---- sinks ------------------------------------------------------------------ */
 
@@ -723,6 +811,7 @@ int main(void) {
   test_reader_epochs_shuffle();
   test_reader_message_limits();
   test_reader_corrupt();
+  test_reader_by_reference();
   test_sinks();
   return check_report("test_io_nodes");
 }
