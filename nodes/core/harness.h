@@ -21,9 +21,10 @@ typedef struct yt_harness {
   yt_msg *out[YT_MAX_PADS]; /* captured DATA messages per output pad (frames owned) */
   size_t n_out[YT_MAX_PADS], cap_out[YT_MAX_PADS];
   int initialized;
-  /* 1: the node may send records by reference (yt_node_can_send_refs), as
-   * under the runner with consumers on the host; captured messages keep that
-   * form (yt_records_resolve reads them), and yt_harness_feed resolves them */
+  /* > 0: the node may send records by reference, as under the runner with
+   * consumers on the host; the value is what yt_node_ref_readers answers
+   * (the consumer's replicas). Captured messages keep that form
+   * (yt_records_resolve reads them), and yt_harness_feed resolves them. */
   int send_refs;
 } yt_harness;
 

@@ -112,7 +112,7 @@ struct yt_node {
   int (*metrics_fn)(yt_node *n, const char *json, yt_err *err); /* NULL: dropped */
   int (*drain_fn)(yt_node *n);                                    /* NULL: ignored */
   int (*alloc_fn)(yt_node *n, int pad, size_t len, yt_buf *out);  /* NULL: malloc */
-  int (*refs_fn)(yt_node *n, int pad);                            /* NULL: no references */
+  int (*refs_fn)(yt_node *n, int pad);                            /* NULL: no references (0) */
   volatile int stopping;
 };
 
@@ -124,10 +124,13 @@ int yt_node_emit(yt_node *n, int pad, yt_msg *m, yt_err *err);
  * pool, transport/shm.h) when it can, else malloc'd. Builders that know their
  * output size ahead fill it in place; release with yt_buf_free if unsent. */
 int yt_node_alloc_frame(yt_node *n, int pad, size_t len, yt_buf *out, yt_err *err);
-/* 1 when every consumer of pad is on this host and reads records messages by
- * reference (payload.h, YT_REC_BY_REF) before its node sees them: tfrecord_reader
- * then sends where records lie instead of their bytes. */
-static inline int yt_node_can_send_refs(yt_node *n, int pad) { return n->refs_fn && n->refs_fn(n, pad); }
+/* Whether pad's consumers can take records messages by reference (payload.h,
+ * YT_REC_BY_REF: where the records lie, read by the consumer's runner before
+ * its node sees them): 0 when not (another host, a compressed edge, no
+ * shared memory); else how many processes share the reading, i.e. the
+ * replicas of the one consumer node (1 when several nodes take each message:
+ * each would read it). tfrecord_reader decides from this. */
+static inline int yt_node_ref_readers(yt_node *n, int pad) { return n->refs_fn ? n->refs_fn(n, pad) : 0; }
 /* Drain requested (first Ctrl-C): a source should stop and return YT_EOF. */
 static inline bool yt_node_stopping(const yt_node *n) { return n->stopping != 0; }
 /* A received record discarded on purpose, for the exactly-once accounting. */

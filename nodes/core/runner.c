@@ -252,7 +252,11 @@ static int alloc_frame(yt_node *n, int pad, size_t len, yt_buf *out) {
 
 /* References to shard bytes go where shared-memory frames go: consumers on
  * this host, plain edges (the pool is not made otherwise). */
-static int can_send_refs(yt_node *n, int pad) { return pool_for(n->host, pad) != NULL; }
+static int ref_readers(yt_node *n, int pad) {
+  runner *r = n->host;
+  if (!pool_for(r, pad)) return 0;
+  return r->n_out[pad] == 1 ? r->out[pad][0].n : 1;
+}
 
 static int emit(yt_node *n, int pad, yt_msg *m, yt_err *err) {
   runner *r = n->host;
@@ -407,7 +411,7 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
   r->node.metrics_fn = node_metrics;
   r->node.drain_fn = node_drain;
   r->node.alloc_fn = alloc_frame;
-  r->node.refs_fn = can_send_refs;
+  r->node.refs_fn = ref_readers;
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "params")) {
     if ((rc = yt_params_set(&r->node.params, it->string, it->valuestring, err))) return rc;
   }

@@ -386,7 +386,7 @@ static void test_reader_by_reference(void) {
   const char *p[] = {data_pattern(), NULL};
   int rc = run_reader(&copy, p, 0, 1, &err);
   CHECK(rc == YT_OK, "copying run: %s", err.msg);
-  g_send_refs = 1;
+  g_send_refs = 2; /* a consumer with two replicas */
   rc = run_reader(&ref, p, 0, 1, &err);
   CHECK(rc == YT_OK, "by reference: %s", err.msg);
   CHECK(ref.n_out[0] == copy.n_out[0], "%zu messages by reference, %zu copying", ref.n_out[0], copy.n_out[0]);
@@ -450,13 +450,21 @@ static void test_reader_by_reference(void) {
   yt_harness_close(&ref);
 
   /* skipping needs the reader to see the data; by_reference = false copies */
-  const char *opts[] = {"on_corrupt=skip_record", "on_corrupt=skip_shard", "by_reference=false"};
+  const char *opts[] = {"on_corrupt=skip_record", "on_corrupt=skip_shard", "by_reference=never"};
   for (size_t i = 0; i < 3; i++) {
     rc = run_vectors(&ref, "video_edge.tfrecord", opts[i], &err);
     CHECK(rc == YT_OK && ref.n_out[0] >= 1 && !yt_records_is_ref(&ref.out[0][0]), "%s: sent by reference",
           opts[i]);
     yt_harness_close(&ref);
   }
+  /* auto: one consumer process copies beside the reader; always sends refs */
+  g_send_refs = 1;
+  rc = run_vectors(&ref, "video_edge.tfrecord", NULL, &err);
+  CHECK(rc == YT_OK && ref.n_out[0] >= 1 && !yt_records_is_ref(&ref.out[0][0]), "auto, one consumer: by reference");
+  yt_harness_close(&ref);
+  rc = run_vectors(&ref, "video_edge.tfrecord", "by_reference=always", &err);
+  CHECK(rc == YT_OK && ref.n_out[0] >= 1 && yt_records_is_ref(&ref.out[0][0]), "always, one consumer: copied");
+  yt_harness_close(&ref);
   g_send_refs = 0;
 }
 
