@@ -32,6 +32,9 @@
 # against (a) (and against the one-process run of the same dtype). Every run's
 # summary must say ok, accounting ok, and the corpus's record count at the
 # sink. Then BUILD_DIR/tests/bench/bench_hop (one ZeroMQ hop vs memcpy).
+# With two dequantize replicas the reader sends records by reference (the
+# replicas read the shard themselves: tfrecord_reader's by_reference = auto),
+# so that variant's read->deq edge carries about 0 MB.
 set -euo pipefail
 
 die() { echo "bench_pipeline.sh: error: $*" >&2; exit 1; }
