@@ -108,6 +108,9 @@ static const yt_param_def params[] = {
     {"moe_prob_gating", YT_P_BOOL, "true", YT_NORANGE, NULL,
      "NetVLADModelLF: label gating of the MoE's probabilities (the starter flag: false)"},
     {"lightvlad", YT_P_BOOL, "false", YT_NORANGE, NULL, "NetVLADModelLF: LightVLAD, no cluster centres"},
+    {"netvlad_intra_norm", YT_P_BOOL, "true", YT_NORANGE, NULL,
+     "NetVLADModelLF: L2-normalize each cluster's residual (the winning solution); false keeps how much of the "
+     "video each cluster took (not in the reference; see README, NetVLAD on gen data)"},
     {"gating_remove_diag", YT_P_BOOL, "false", YT_NORANGE, NULL,
      "NetVLADModelLF: both gatings leave out their matrix's diagonal"},
     {"batch_norm_decay", YT_P_FLOAT, "0.999", 0, 1, NULL,
@@ -171,6 +174,7 @@ static int model_config(const yt_params *p, yt_model_config *c, char *names_out,
   c->gating = yt_param_bool(p, "gating");
   c->moe_prob_gating = yt_param_bool(p, "moe_prob_gating");
   c->lightvlad = yt_param_bool(p, "lightvlad");
+  c->netvlad_intra_norm = yt_param_bool(p, "netvlad_intra_norm");
   c->gating_remove_diag = yt_param_bool(p, "gating_remove_diag");
   c->batch_norm_decay = (float)yt_param_float(p, "batch_norm_decay");
   c->seed = (uint64_t)yt_param_int(p, "seed");

@@ -48,6 +48,7 @@ char *yt_model_config_json(const yt_model_config *c) {
   cJSON_AddBoolToObject(o, "gating", c->gating);
   cJSON_AddBoolToObject(o, "moe_prob_gating", c->moe_prob_gating);
   cJSON_AddBoolToObject(o, "lightvlad", c->lightvlad);
+  cJSON_AddBoolToObject(o, "netvlad_intra_norm", c->netvlad_intra_norm);
   cJSON_AddBoolToObject(o, "gating_remove_diag", c->gating_remove_diag);
   cJSON_AddNumberToObject(o, "batch_norm_decay", c->batch_norm_decay);
   char seed[32];
@@ -103,6 +104,7 @@ int yt_model_config_parse(const char *json, yt_model_config *c, yt_err *err) {
   GET("gating", gating, int)
   GET("moe_prob_gating", moe_prob_gating, int)
   GET("lightvlad", lightvlad, int)
+  GET("netvlad_intra_norm", netvlad_intra_norm, int) /* absent in older bundles: the default, 1 */
   GET("gating_remove_diag", gating_remove_diag, int)
   GET("batch_norm_decay", batch_norm_decay, float)
 #undef GET

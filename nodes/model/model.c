@@ -66,6 +66,7 @@ void yt_model_config_defaults(yt_model_config *cfg) {
   cfg->moe_prob_gating = netvlad;
   cfg->lightvlad = 0;
   cfg->gating_remove_diag = 0;
+  cfg->netvlad_intra_norm = 1;
   if (netvlad) {
     cfg->iterations = 300;
     cfg->moe_l2 = 1e-6f;

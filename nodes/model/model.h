@@ -58,6 +58,7 @@ typedef struct yt_model_config {
   int moe_prob_gating;      /* label gating of the MoE's probabilities, 0; winner 1 */
   int lightvlad;            /* LightVLAD (NetRVLAD): no centres, 0 */
   int gating_remove_diag;   /* both gatings leave out their matrix's diagonal, 0 */
+  int netvlad_intra_norm;   /* L2 of each cluster's residual before the global L2, 1 (WILLOW's) */
   float batch_norm_decay; /* moving-average decay of every batch norm, 0.999 (slim's) */
   uint64_t seed;         /* initialization and frame sampling */
 } yt_model_config;

@@ -5,8 +5,8 @@
  *   L2-normalize -> [B*S, D] -> input_bn -> split the columns at
  *   netvlad_video_dim: video_VLAD (K clusters) and audio_VLAD (K/2), each
  *     a = softmax(cluster_bn(x cluster_weights)), V = aT x - asum c
- *     (cluster_weights2; none for LightVLAD), intra-L2 per cluster, flatten
- *     d*K + k, global L2
+ *     (cluster_weights2; none for LightVLAD), intra-L2 per cluster (unless
+ *     netvlad_intra_norm = false, not in the reference), flatten d*K + k, global L2
  *   -> concat -> x hidden1_weights [P,H] (hidden1_bn + relu6, or biases and
  *   relu6 if netvlad_relu) -> context gating h sigmoid(gating_bn(h Wg)) ->
  *   MoE head (moe.c) -> label gating p sigmoid(gating_prob_bn(p Wp)).
@@ -36,11 +36,11 @@ typedef struct {
   float *z, *a;          /* (N,K): x cluster_weights (+ biases); the assignments (a == z without bn) */
   float *c_mean, *c_rstd; /* (K) */
   float *asum;            /* (B,K) */
-  float *v, *vn, *vg;     /* (B,D*K): residuals; intra-normalized; global-normalized (== vlad, one part) */
+  float *v, *vn, *vg;     /* (B,D*K): residuals; intra-normalized (unused without); global-normalized (== vlad, one part) */
 } vlad_part;
 
 typedef struct {
-  int S, D, H, C, P, nparts, bn, hbn, relu, gating, pgating, light, rmdiag;
+  int S, D, H, C, P, nparts, bn, hbn, relu, gating, pgating, light, rmdiag, intra;
   /* tensor indices; a batch norm's index is its beta (gamma, moving_mean,
    * moving_variance follow); -1 when absent */
   int in_bn, hw, h_bn, hb, gw, g_bn, gb, pw, p_bn;
@@ -127,6 +127,7 @@ static int build(yt_model *m, yt_err *err) {
   s->gating = c->gating != 0;
   s->pgating = c->moe_prob_gating != 0;
   s->light = c->lightvlad != 0;
+  s->intra = c->netvlad_intra_norm != 0;
   s->rmdiag = c->gating_remove_diag != 0;
   s->in_bn = s->hb = s->h_bn = s->gw = s->g_bn = s->gb = s->pw = s->p_bn = -1;
   size_t B = (size_t)m->max_batch, N = B * s->S, D = s->D, H = s->H, C = s->C;
@@ -258,8 +259,8 @@ static void part_forward(yt_model *m, nv_state *s, vlad_part *q, int B, int trai
   m->be->softmax_forward(q->a, q->a, N, K);
   // a (B,S,K)  x (B,S,D)  cluster_weights2 (D,K)  v (B,D,K)
   m->be->vlad_forward(q->v, q->asum, q->a, q->x, s->light ? NULL : yt_model_p(m, q->cw2), B, s->S, D, K);
-  m->be->l2norm_cols_forward(q->vn, q->v, B, D, K);
-  m->be->l2norm_forward(q->vg, q->vn, B, D * K);
+  if (s->intra) m->be->l2norm_cols_forward(q->vn, q->v, B, D, K);
+  m->be->l2norm_forward(q->vg, s->intra ? q->vn : q->v, B, D * K);
   if (s->nparts > 1) { // vg (B, D*K) -> vlad (B, P) at the part's offset
     int off = q == &s->part[0] ? 0 : s->part[0].D * s->part[0].K;
     m->be->cols_forward(s->vlad + off, q->vg, B, D * K, s->P, D * K);
@@ -327,9 +328,10 @@ static void part_backward(yt_model *m, nv_state *s, vlad_part *q, const float *d
   int S = s->S, N = B * S, D = q->D, K = q->K;
   size_t DK = (size_t)B * D * K, NK = (size_t)N * K;
   zero(m, s->dv1, DK);
-  m->be->l2norm_backward(s->dv1, dvg, q->vn, B, D * K);
+  m->be->l2norm_backward(s->dv1, dvg, s->intra ? q->vn : q->v, B, D * K);
   zero(m, s->dv2, DK);
-  m->be->l2norm_cols_backward(s->dv2, s->dv1, q->v, B, D, K);
+  if (s->intra) m->be->l2norm_cols_backward(s->dv2, s->dv1, q->v, B, D, K);
+  else m->be->copy(s->dv2, s->dv1, DK * sizeof(float));
   /* d x of the part: only where input_bn sits below (else nothing trainable does) */
   float *dx = NULL;
   if (s->bn) {

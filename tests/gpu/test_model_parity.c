@@ -59,9 +59,10 @@ static void run_model(const char *model, int variant, const yt_backend *gpu) {
   c.netvlad_cluster_size = 8, c.netvlad_hidden_size = 16, c.netvlad_video_dim = 32;
   c.lstm_layers = 2, c.lstm_cells = 8;
   c.seed = 7;
-  if (variant) { /* NetVLAD's other paths: LightVLAD, no batch norm (biases), linear hidden layer, removed diagonal */
+  if (variant) { /* NetVLAD's other paths: LightVLAD, no batch norm (biases), linear hidden layer, removed
+                   diagonal, no intra-normalization */
     c.lightvlad = 1, c.netvlad_add_batch_norm = 0, c.netvlad_relu = 0, c.gating_remove_diag = 1;
-    c.sample_random_frames = 0;
+    c.sample_random_frames = 0, c.netvlad_intra_norm = 0;
   }
   int B = 9, C = c.num_classes, F = c.frame_features ? c.max_frames : 1, D = c.feature_dim;
   yt_err err = {0};

@@ -176,21 +176,24 @@ static void test_gradients(void) {
   }
   struct {
     const char *what;
-    int bn, relu, gating, pgating, light, rmdiag, one, seq, loss;
+    int bn, relu, gating, pgating, light, rmdiag, one, seq, loss, nointra;
   } v[] = {
-      {"relu6 + hidden1_bn", 1, 1, 1, 1, 0, 0, 0, 0, YT_LOSS_HINGE},
-      {"relu6 without batch norm (biases)", 0, 1, 1, 1, 0, 0, 0, 0, YT_LOSS_CE},
-      {"no batch norm, linear", 0, 0, 1, 1, 0, 0, 0, 0, YT_LOSS_SOFTMAX},
-      {"no gating, no prob gating", 1, 0, 0, 0, 0, 0, 0, 0, YT_LOSS_CE},
-      {"gating only", 1, 1, 1, 0, 0, 0, 0, 0, YT_LOSS_CE},
-      {"prob gating only", 1, 0, 0, 1, 0, 0, 0, 0, YT_LOSS_HINGE},
-      {"lightvlad", 1, 0, 1, 1, 1, 0, 0, 0, YT_LOSS_CE},
-      {"lightvlad, no batch norm, relu6", 0, 1, 0, 1, 1, 0, 0, 0, YT_LOSS_SOFTMAX},
-      {"gating_remove_diag", 1, 0, 1, 1, 0, 1, 0, 0, YT_LOSS_CE},
-      {"gating_remove_diag, no batch norm", 0, 0, 1, 1, 0, 1, 0, 0, YT_LOSS_CE},
-      {"one VLAD (video_dim = feature_dim)", 1, 0, 1, 1, 0, 0, 1, 0, YT_LOSS_CE},
-      {"one VLAD, no batch norm", 0, 1, 1, 0, 0, 0, 1, 0, YT_LOSS_CE},
-      {"random sequence sampling", 1, 1, 1, 1, 0, 0, 0, 1, YT_LOSS_CE},
+      {"relu6 + hidden1_bn", 1, 1, 1, 1, 0, 0, 0, 0, YT_LOSS_HINGE, 0},
+      {"relu6 without batch norm (biases)", 0, 1, 1, 1, 0, 0, 0, 0, YT_LOSS_CE, 0},
+      {"no batch norm, linear", 0, 0, 1, 1, 0, 0, 0, 0, YT_LOSS_SOFTMAX, 0},
+      {"no gating, no prob gating", 1, 0, 0, 0, 0, 0, 0, 0, YT_LOSS_CE, 0},
+      {"gating only", 1, 1, 1, 0, 0, 0, 0, 0, YT_LOSS_CE, 0},
+      {"prob gating only", 1, 0, 0, 1, 0, 0, 0, 0, YT_LOSS_HINGE, 0},
+      {"lightvlad", 1, 0, 1, 1, 1, 0, 0, 0, YT_LOSS_CE, 0},
+      {"lightvlad, no batch norm, relu6", 0, 1, 0, 1, 1, 0, 0, 0, YT_LOSS_SOFTMAX, 0},
+      {"gating_remove_diag", 1, 0, 1, 1, 0, 1, 0, 0, YT_LOSS_CE, 0},
+      {"gating_remove_diag, no batch norm", 0, 0, 1, 1, 0, 1, 0, 0, YT_LOSS_CE, 0},
+      {"one VLAD (video_dim = feature_dim)", 1, 0, 1, 1, 0, 0, 1, 0, YT_LOSS_CE, 0},
+      {"one VLAD, no batch norm", 0, 1, 1, 0, 0, 0, 1, 0, YT_LOSS_CE, 0},
+      {"random sequence sampling", 1, 1, 1, 1, 0, 0, 0, 1, YT_LOSS_CE, 0},
+      {"no intra-normalization", 1, 0, 1, 1, 0, 0, 0, 0, YT_LOSS_CE, 1},
+      {"no intra-normalization, lightvlad, no bn", 0, 1, 1, 1, 1, 0, 0, 0, YT_LOSS_HINGE, 1},
+      {"no intra-normalization, one VLAD", 1, 0, 0, 1, 0, 0, 1, 0, YT_LOSS_SOFTMAX, 1},
   };
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     yt_model_config c = small_cfg(v[i].loss);
@@ -198,6 +201,7 @@ static void test_gradients(void) {
     c.moe_prob_gating = v[i].pgating, c.lightvlad = v[i].light, c.gating_remove_diag = v[i].rmdiag;
     if (v[i].one) c.netvlad_video_dim = c.feature_dim;
     if (v[i].seq) c.sample_random_frames = 0;
+    c.netvlad_intra_norm = !v[i].nointra;
     snprintf(label, sizeof label, "%s %s", v[i].what, loss_names[v[i].loss]);
     grad_check(label, c, 6);
   }
@@ -281,7 +285,7 @@ static void ref_forward(yt_model *m, const batch *bt, double *probs) {
             v += a[(size_t)t * K + k] * x[(size_t)t * D + off + d], asum += a[(size_t)t * K + k];
           vv[d * K + k] = v - (cc ? asum * cc[d * K + k] : 0);
         }
-      for (int k = 0; k < K; k++) { /* intra-normalization over d */
+      for (int k = 0; k < K && c->netvlad_intra_norm; k++) { /* intra-normalization over d */
         double ss = 0;
         for (int d = 0; d < Dq; d++) ss += vv[d * K + k] * vv[d * K + k];
         for (int d = 0; d < Dq; d++) vv[d * K + k] /= sqrt(fmax(ss, 1e-12));
@@ -363,20 +367,23 @@ static void randomize_bn(yt_model *m) {
 static void test_reference_forward(void) {
   struct {
     const char *what;
-    int bn, relu, gating, pgating, light, rmdiag, one;
+    int bn, relu, gating, pgating, light, rmdiag, one, nointra;
   } v[] = {
-      {"winner", 1, 0, 1, 1, 0, 0, 0},
-      {"relu6 + hidden1_bn", 1, 1, 1, 1, 0, 0, 0},
-      {"no batch norm, relu6", 0, 1, 1, 1, 0, 0, 0},
-      {"lightvlad, no gatings", 1, 0, 0, 0, 1, 0, 0},
-      {"remove_diag", 1, 0, 1, 1, 0, 1, 0},
-      {"one VLAD, no batch norm", 0, 0, 1, 0, 0, 1, 1},
+      {"winner", 1, 0, 1, 1, 0, 0, 0, 0},
+      {"winner, no intra-normalization", 1, 0, 1, 1, 0, 0, 0, 1},
+      {"one VLAD, lightvlad, no intra-norm", 0, 1, 1, 0, 1, 0, 1, 1},
+      {"relu6 + hidden1_bn", 1, 1, 1, 1, 0, 0, 0, 0},
+      {"no batch norm, relu6", 0, 1, 1, 1, 0, 0, 0, 0},
+      {"lightvlad, no gatings", 1, 0, 0, 0, 1, 0, 0, 0},
+      {"remove_diag", 1, 0, 1, 1, 0, 1, 0, 0},
+      {"one VLAD, no batch norm", 0, 0, 1, 0, 0, 1, 1, 0},
   };
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     yt_model_config c = small_cfg(YT_LOSS_CE);
     c.netvlad_add_batch_norm = v[i].bn, c.netvlad_relu = v[i].relu, c.gating = v[i].gating;
     c.moe_prob_gating = v[i].pgating, c.lightvlad = v[i].light, c.gating_remove_diag = v[i].rmdiag;
     if (v[i].one) c.netvlad_video_dim = c.feature_dim;
+    c.netvlad_intra_norm = !v[i].nointra;
     c.iterations = c.max_frames, c.sample_all = 1, c.netvlad_cluster_size = 6; /* audio 3 */
     const int B = 5;
     yt_model *m;
@@ -414,6 +421,7 @@ static void test_table(void) {
   yt_model_config_defaults(&c);
   CHECK(c.frame_features == 1 && c.netvlad_cluster_size == 256 && c.netvlad_hidden_size == 1024 &&
             c.iterations == 300 && !c.netvlad_relu && c.gating && c.moe_prob_gating && !c.lightvlad &&
+            c.netvlad_intra_norm &&
             c.netvlad_add_batch_norm && c.moe_l2 == 1e-6f && c.netvlad_video_dim == 1024 &&
             c.feature_dim == 1152 && c.moe_num_mixtures == 2,
         "NetVLADModelLF defaults are the 2018 winner's");
@@ -753,6 +761,7 @@ static void test_behaviour(void) {
   c.netvlad_cluster_size = 10, c.netvlad_hidden_size = 9, c.netvlad_video_dim = 7,
   c.netvlad_add_batch_norm = 0;
   c.netvlad_relu = 1, c.gating = 0, c.moe_prob_gating = 1, c.lightvlad = 1, c.gating_remove_diag = 1;
+  c.netvlad_intra_norm = 0;
   c.iterations = 17, c.sample_random_frames = 0, c.moe_l2 = 1e-6f, c.batch_norm_decay = 0.99f, c.seed = 123;
   char *json = yt_model_config_json(&c);
   yt_model_config r;
@@ -760,6 +769,7 @@ static void test_behaviour(void) {
   CHECK(!strcmp(r.model, c.model) && r.netvlad_cluster_size == 10 && r.netvlad_hidden_size == 9 &&
             r.netvlad_video_dim == 7 && r.netvlad_add_batch_norm == 0 && r.netvlad_relu == 1 &&
             r.gating == 0 && r.moe_prob_gating == 1 && r.lightvlad == 1 && r.gating_remove_diag == 1 &&
+            r.netvlad_intra_norm == 0 &&
             r.iterations == 17 && r.sample_random_frames == 0 && r.moe_l2 == 1e-6f &&
             r.batch_norm_decay == 0.99f && r.seed == 123 && r.feature_dim == 12 && r.num_classes == 7 &&
             r.label_loss == YT_LOSS_HINGE,
