@@ -11,7 +11,7 @@
 #          [--classes K] [--frames LO,HI] [--batch-size B] [--lr X] [--cluster-size C] [--hidden-size H]
 #          [--iterations I] [--recal-steps R] [--bn-decay X] [--lstm-cells N] [--lstm-lr X]
 #          [--netvlad-cluster K] [--netvlad-hidden H] [--netvlad-lr X]
-#          [--variants "fll dbof dbof_recal dbof_nobn dbof_bn lstm netvlad"]
+#          [--variants "fll dbof dbof_recal dbof_nobn dbof_bn lstm netvlad netvlad_nointra"]
 #          [--stream] [--min-margin G] [--workdir DIR] [--keep]
 #
 # Rows (--variants):
@@ -31,6 +31,8 @@
 #   netvlad     NetVLADModelLF (graphs/train_netvlad_small.flow) with cluster
 #               --netvlad-cluster, hidden --netvlad-hidden, iterations I,
 #               batch_norm_decay X, lr --netvlad-lr, S steps
+#   netvlad_nointra  the same with netvlad_intra_norm = false (not the
+#               winning solution's: each cluster keeps its share of the video)
 # Columns: train_s = the train node's own seconds (first to last batch);
 # GAP/Hit@1/PERR/mAP on the validate split (eval.flow, sample_all = true);
 # GAP_trn = GAP on the first train shard (what the model fits: a large
@@ -64,7 +66,7 @@ LSTM_LR=0.001
 NV_CLUSTER=32
 NV_HIDDEN=256
 NV_LR=0.001
-VARIANTS="fll dbof_bn lstm netvlad"
+VARIANTS="fll dbof_bn lstm netvlad netvlad_nointra"
 MIN_MARGIN=
 WORK=
 KEEP=0
@@ -187,11 +189,14 @@ for v in $VARIANTS; do
     lstm) train lstm train_frame_lstm.flow "$STEPS" "$WORK/lstm" --set train.lstm_layers=1 \
               --set train.lstm_cells="$LSTM_CELLS" --set base_learning_rate="$LSTM_LR" \
               --set train.start_new_model=true ;;
-    netvlad) train netvlad train_netvlad_small.flow "$STEPS" "$WORK/netvlad" \
+    netvlad|netvlad_nointra)
+             intra=true; [ "$v" = netvlad ] || intra=false
+             train "$v" train_netvlad_small.flow "$STEPS" "$WORK/$v" \
                  --set train.netvlad_cluster_size="$NV_CLUSTER" --set train.netvlad_hidden_size="$NV_HIDDEN" \
                  --set train.iterations="$ITER" --set train.batch_norm_decay="$BN_DECAY" \
-                 --set base_learning_rate="$NV_LR" --set train.start_new_model=true ;;
-    *) die "unknown variant $v (fll, dbof, dbof_recal, dbof_nobn, dbof_bn, lstm, netvlad)" ;;
+                 --set base_learning_rate="$NV_LR" --set train.netvlad_intra_norm=$intra \
+                 --set train.start_new_model=true ;;
+    *) die "unknown variant $v (fll, dbof, dbof_recal, dbof_nobn, dbof_bn, lstm, netvlad, netvlad_nointra)" ;;
   esac
   evaluate "$v" "$WORK/$v" "$VAL" "$WORK/$v.eval.json"
   evaluate "$v" "$WORK/$v" "$TRAIN0" "$WORK/$v.evaltrain.json"
@@ -202,7 +207,7 @@ import json, re, sys
 work, genjson, steps, batch, recal, min_margin = sys.argv[1:7]
 variants = sys.argv[7:]
 names = {"fll": "FrameLevelLogistic", "dbof": "Dbof", "dbof_recal": "Dbof+bn_recal", "dbof_nobn": "Dbof(no bn)",
-         "dbof_bn": "Dbof(bn decay)", "lstm": "Lstm", "netvlad": "NetVLAD"}
+         "dbof_bn": "Dbof(bn decay)", "lstm": "Lstm", "netvlad": "NetVLAD", "netvlad_nointra": "NetVLAD(no intra)"}
 print("%-19s %6s %5s %8s %7s %7s %7s %7s %7s %7s" % ("model", "steps", "batch", "train_s", "GAP", "Hit@1", "PERR",
       "mAP", "GAP_trn", "bGAP"))
 gaps = {}
