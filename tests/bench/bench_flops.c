@@ -18,56 +18,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "model/adam.h"
 #include "model/model.h"
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static float frand(void) {
-  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-  return (float)(rng >> 40) / (float)(1u << 24);
-}
+#include "bench_util.h"
 
 /* GFLOP/s of C[m,n] = A[m,k] B[k,n]: median of `repeat` timings, each of
  * enough calls to take ~0.1 s. */
 static double sgemm_gflops(int m, int n, int k, int repeat) {
   float *a = malloc(sizeof(float) * (size_t)m * (size_t)k), *b = malloc(sizeof(float) * (size_t)k * (size_t)n),
         *c = malloc(sizeof(float) * (size_t)m * (size_t)n);
-  for (size_t i = 0; i < (size_t)m * (size_t)k; i++) a[i] = frand() - 0.5f;
-  for (size_t i = 0; i < (size_t)k * (size_t)n; i++) b[i] = frand() - 0.5f;
+  for (size_t i = 0; i < (size_t)m * (size_t)k; i++) a[i] = bench_frand() - 0.5f;
+  for (size_t i = 0; i < (size_t)k * (size_t)n; i++) b[i] = bench_frand() - 0.5f;
   double flops = 2.0 * m * n * k;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n); /* warm */
-  double t0 = now();
+  double t0 = bench_now();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-  double one = now() - t0;
+  double one = bench_now() - t0;
   int calls = one > 0 ? (int)(0.1 / one) + 1 : 10;
   double g[32];
   if (repeat > 32) repeat = 32;
   for (int r = 0; r < repeat; r++) {
-    t0 = now();
+    t0 = bench_now();
     for (int i = 0; i < calls; i++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-    g[r] = flops * calls / (now() - t0) / 1e9;
+    g[r] = flops * calls / (bench_now() - t0) / 1e9;
   }
   free(a), free(b), free(c);
-  return median(g, repeat);
+  return bench_median(g, repeat);
 }
 
 typedef struct bench_model {
@@ -116,26 +94,26 @@ static int train_rate(const bench_model *bm, int steps, int repeat, double *rate
   float *x = malloc(sizeof(float) * nx), *labels = calloc((size_t)B * (size_t)C, sizeof(float)),
         *probs = malloc(sizeof(float) * (size_t)B * (size_t)C);
   int32_t *nf = malloc(sizeof(int32_t) * (size_t)B);
-  for (size_t i = 0; i < nx; i++) x[i] = 4.0f * frand() - 2.0f; /* the dequantized range */
+  for (size_t i = 0; i < nx; i++) x[i] = 4.0f * bench_frand() - 2.0f; /* the dequantized range */
   for (int b = 0; b < B; b++) {
-    nf[b] = bm->frame ? 60 + (int)(frand() * 241) : 1; /* gen's 60..300 frames */
-    for (int j = 0; j < 3; j++) labels[(size_t)b * (size_t)C + (size_t)(frand() * (float)C) % (size_t)C] = 1.0f;
+    nf[b] = bm->frame ? 60 + (int)(bench_frand() * 241) : 1; /* gen's 60..300 frames */
+    for (int j = 0; j < 3; j++) labels[(size_t)b * (size_t)C + (size_t)(bench_frand() * (float)C) % (size_t)C] = 1.0f;
   }
   double r[32];
   if (repeat > 32) repeat = 32;
   int rc = 0;
   for (int k = 0; k <= repeat && !rc; k++) { /* round 0 warms up (first touch of the activations) */
-    double t0 = now();
+    double t0 = bench_now();
     for (int s = 0; s < steps && !rc; s++) {
       float loss, reg;
       rc = yt_model_forward(m, x, nf, B, 1, probs, &err);
       if (!rc) rc = yt_model_backward(m, labels, &loss, &reg, &err);
       if (!rc) yt_adam_step(&adam, m, 0.01f, 1.0f);
     }
-    if (k > 0) r[k - 1] = (double)steps * B / (now() - t0);
+    if (k > 0) r[k - 1] = (double)steps * B / (bench_now() - t0);
   }
   if (rc) fprintf(stderr, "bench_flops: %s: %s\n", bm->label, err.msg);
-  else *rate = median(r, repeat);
+  else *rate = bench_median(r, repeat);
   *flops = yt_model_flops(m, 1);
   *params = yt_model_num_params(m);
   free(x), free(labels), free(probs), free(nf);
