@@ -60,10 +60,7 @@ prepare() {
     echo "next (device tool): run  command=\"bash tests/bench/device_check.sh run\"  carry=[\".device\"]  timeout_s=540"
 }
 
-run() {
-    [ -x "$DEV/bin/yt8m-flow" ] || die "$DEV/bin/yt8m-flow missing: run 'bash tests/bench/device_check.sh prepare' here first and carry .device"
-    local log=${OUT:-$ROOT}/device_check.log
-    exec > >(tee "$log") 2>&1
+checks() {
     local cudalib=
     for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(ls -d /usr/local/cuda-*/lib64 2>/dev/null); do
         [ -e "$d/libcublas.so.13" ] && { cudalib=$d; break; }
@@ -87,9 +84,10 @@ run() {
     local failed=0
     step() { # NAME COMMAND...: runs it, prints its time and status
         local name=$1; shift
-        local t0; t0=$(date +%s.%N)
+        local t0; t0=$(date +%s%N)
         "$@"; local rc=$?
-        printf '%s: exit %d after %.1f s\n' "$name" "$rc" "$(echo "$(date +%s.%N) - $t0" | bc)"
+        local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+        printf '%s: exit %d after %d.%01d s\n' "$name" "$rc" $((ms / 1000)) $((ms % 1000 / 100))
         [ "$rc" -eq 0 ] || failed=1
         return "$rc"
     }
@@ -122,6 +120,12 @@ run() {
     rm -rf "$w"
     echo; echo "device_check.sh: $([ $failed -eq 0 ] && echo "every step passed" || echo "a step FAILED (above)")"
     return $failed
+}
+
+run() { # everything into the log as well, whole when the call returns
+    [ -x "$DEV/bin/yt8m-flow" ] || die "$DEV/bin/yt8m-flow missing: run 'bash tests/bench/device_check.sh prepare' here first and carry .device"
+    checks 2>&1 | tee "${OUT:-$ROOT}/device_check.log"
+    return "${PIPESTATUS[0]}"
 }
 
 case ${1:-} in
