@@ -66,9 +66,9 @@ checks() {
         [ -e "$d/libcublas.so.13" ] && { cudalib=$d; break; }
     done
     if [ -z "$cudalib" ]; then # the image's Python packages also hold cuBLAS and the runtime
-        local p; p=$(find / -name 'libcublas.so.13' -not -path '/proc/*' 2>/dev/null | head -1)
+        local p; p=$(timeout 60 find /usr /opt -name 'libcublas.so.13' 2>/dev/null | head -1)
         [ -n "$p" ] && cudalib=$(dirname "$p")
-        local rt; rt=$(find / -name 'libcudart.so.13' -not -path '/proc/*' 2>/dev/null | head -1)
+        local rt; rt=$(timeout 60 find /usr /opt -name 'libcudart.so.13' 2>/dev/null | head -1)
         [ -n "$rt" ] && cudalib=$cudalib:$(dirname "$rt")
     fi
     export LD_LIBRARY_PATH=$DEV/lib${cudalib:+:$cudalib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
