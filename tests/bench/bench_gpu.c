@@ -117,14 +117,15 @@ static int train_rate(const yt_backend *be, const bench_model *bm, int steps, in
   }
   int B = bm->batch, F = bm->frame ? cfg.max_frames : 1, C = bm->classes;
   size_t nx = (size_t)B * (size_t)F * 1152;
-  uint8_t *q = malloc(nx);
-  float *x = malloc(sizeof(float) * nx), *labels = calloc((size_t)B * (size_t)C, sizeof(float)),
-        *probs = malloc(sizeof(float) * (size_t)B * (size_t)C);
+  /* frame level: uint8 frames, as the train node gets them; video level: floats */
+  uint8_t *q = bm->frame ? malloc(nx) : NULL;
+  float *x = bm->frame ? NULL : malloc(sizeof(float) * nx),
+        *labels = calloc((size_t)B * (size_t)C, sizeof(float)), *probs = malloc(sizeof(float) * (size_t)B * (size_t)C);
   int32_t *nf = malloc(sizeof(int32_t) * (size_t)B);
-  int rc = q && x && labels && probs && nf ? YT_OK : yt_fail(err, YT_ENOMEM, "out of memory for the inputs");
+  int rc = (q || x) && labels && probs && nf ? YT_OK : yt_fail(err, YT_ENOMEM, "out of memory for the inputs");
   for (size_t i = 0; !rc && i < nx; i++) {
-    q[i] = (uint8_t)(bench_frand() * 256);
-    x[i] = 4.0f * bench_frand() - 2.0f; /* video level: the dequantized range */
+    if (q) q[i] = (uint8_t)(bench_frand() * 256);
+    else x[i] = 4.0f * bench_frand() - 2.0f; /* the dequantized range */
   }
   for (int b = 0; !rc && b < B; b++) {
     int lo = F / 5 > 0 ? F / 5 : 1; /* gen's 60..300 frames at F = 300 */
