@@ -31,7 +31,9 @@
 # `yt8m-flow run`, the wall time of the command. Ratios are throughput
 # against (a) (and against the one-process run of the same dtype). Every run's
 # summary must say ok, accounting ok, and the corpus's record count at the
-# sink. Then BUILD_DIR/tests/bench/bench_hop (one ZeroMQ hop vs memcpy).
+# sink. Then BUILD_DIR/tests/bench/bench_hop (one ZeroMQ hop vs memcpy) and
+# BUILD_DIR/tests/bench/bench_membw (what two cores at once write per second
+# against one: the ceiling of the float32 variants' memory-bound stages).
 # With two dequantize replicas the reader sends records by reference (the
 # replicas read the shard themselves: tfrecord_reader's by_reference = auto),
 # so that variant's read->deq edge carries about 0 MB.
@@ -77,7 +79,8 @@ BUILD=$(cd "$BUILD" && pwd)
 YT="$BUILD/yt8m-flow"
 BP="$BUILD/tests/bench/bench_pipeline"
 BH="$BUILD/tests/bench/bench_hop"
-for x in "$YT" "$BP" "$BH"; do
+BM="$BUILD/tests/bench/bench_membw"
+for x in "$YT" "$BP" "$BH" "$BM"; do
     [ -x "$x" ] || die "'$x' is missing or not executable (build the project first)"
 done
 [ -f "$GRAPH" ] || die "'$GRAPH' is missing"
@@ -165,7 +168,6 @@ declare -A FLOW=([b]=deq1_f32 [b0]=deq1_f32 [c]=deq2_f32 [d]=deq1_u8 [d0]=deq1_u
 declare -A ENVS=([b0]="YT_SHM_POOL_MB=0" [d0]="YT_SHM_POOL_MB=0")
 declare -A SECS ELAPSED
 RECORDS=""
-RETRIES=()
 
 # check_summary FILE EXPECTED_RECORDS -> dies unless ok
 check_summary() {
@@ -203,22 +205,11 @@ run_variant() {
         *)
             local pat="$PATTERN" want=$RECORDS
             if [ "$v" = f ]; then pat="$WORK/one/train*.tfrecord"; want=1; fi
-            local attempt
-            for attempt in 1 2 3; do
-                t0=$(now)
-                if env ${ENVS[$v]:-} "$YT" run "$WORK/runs/${FLOW[$v]}.flow" --set input_data_pattern="$pat" --set batch_size="$BATCH" \
-                    --summary "$WORK/runs/$v.$r.json" --quiet >"$log" 2>&1; then
-                    t1=$(now); break
-                fi
-                # a known race of the coordinator: a replica's final STATS still in
-                # flight when its exit is reaped; retried, and counted in the report
-                if [ $attempt -lt 3 ] && grep -q 'exited before reporting its final counts' "$log"; then
-                    RETRIES+=("$v round $r: $(grep -m1 'exited before reporting' "$log")")
-                    echo "  retrying $v: $(grep -m1 'exited before reporting' "$log")" >&2
-                    continue
-                fi
-                cat "$log" >&2; die "yt8m-flow run ($v, round $r) failed (log above)"
-            done
+            t0=$(now)
+            env ${ENVS[$v]:-} "$YT" run "$WORK/runs/${FLOW[$v]}.flow" --set input_data_pattern="$pat" --set batch_size="$BATCH" \
+                --summary "$WORK/runs/$v.$r.json" --quiet >"$log" 2>&1 ||
+                { cat "$log" >&2; die "yt8m-flow run ($v, round $r) failed (log above)"; }
+            t1=$(now)
             check_summary "$WORK/runs/$v.$r.json" "$want"
             SECS[$v]="${SECS[$v]:-} $(calc '%.6f' "$t1 - $t0")"
             ELAPSED[$v]="${ELAPSED[$v]:-} $("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["elapsed"])' "$WORK/runs/$v.$r.json")"
@@ -300,12 +291,11 @@ EOF
 done
 echo
 echo "every run: summary ok, accounting exact, $RECORDS records at the sink ($((REPEAT * 6)) runs + $REPEAT on the 1-video corpus)"
-if [ ${#RETRIES[@]} -gt 0 ]; then
-    echo "runs retried (failed with 'exited before reporting its final counts', a coordinator race; not timed):"
-    printf '  %s\n' "${RETRIES[@]}"
-else
-    echo "no run needed a retry"
-fi
 echo
 echo "== one ZeroMQ hop ($BH --repeat 5) =="
 "$BH" --repeat 5 || die "bench_hop failed"
+echo
+echo "== memory bandwidth, one process vs two at once ($BM --repeat 5) =="
+echo "(float32 rows: per shard byte, dequantize writes 4 bytes and the batcher reads them and writes"
+echo " about 6.4 padded; where '2 at once' is not above '1 alone', a second replica cannot speed that up)"
+"$BM" --repeat 5 || die "bench_membw failed"

@@ -86,25 +86,14 @@ node sink  : null_sink { }
 src -> deq -> batch -> sink
 EOF
 
-RETRIES=()
 # run_graph TAG VIDEOS -> sets SECS; the summary is $WORK/TAG.json
 run_graph() {
     local tag=$1 videos=$2 t0 t1
-    local attempt log="$WORK/$tag.log"
-    for attempt in 1 2 3; do
-        t0=$(now)
-        if "$YT" run "$FLOW" --set videos="$videos" --summary "$WORK/$tag.json" --quiet >"$log" 2>&1; then
-            t1=$(now); break
-        fi
-        # a known race of the coordinator: a replica's final STATS still in
-        # flight when its exit is reaped; retried, and counted in the report
-        if [ $attempt -lt 3 ] && grep -q 'exited before reporting its final counts' "$log"; then
-            RETRIES+=("$tag run: $(grep -m1 'exited before reporting' "$log")")
-            echo "  retrying the $tag run: $(grep -m1 'exited before reporting' "$log")" >&2
-            continue
-        fi
-        cat "$log" >&2; die "the $tag run failed (log above)"
-    done
+    local log="$WORK/$tag.log"
+    t0=$(now)
+    "$YT" run "$FLOW" --set videos="$videos" --summary "$WORK/$tag.json" --quiet >"$log" 2>&1 ||
+        { cat "$log" >&2; die "the $tag run failed (log above)"; }
+    t1=$(now)
     SECS=$(calc '%.3f' "$t1 - $t0")
     "$PY" - "$WORK/$tag.json" "$videos" <<'EOF' || die "the $tag run's summary is not ok (see above)"
 import json, sys
@@ -171,7 +160,3 @@ print("  busy %%: small %s" % "  ".join("%s %.1f" % (k, v["busy_pct"]) for k, v 
 print("          large %s" % "  ".join("%s %.1f" % (k, v["busy_pct"]) for k, v in L["nodes"].items()))
 print("  accounting: small %s; large %s" % (S["accounting"]["verdict"], L["accounting"]["verdict"]))
 EOF
-if [ ${#RETRIES[@]} -gt 0 ]; then
-    echo "  runs retried (failed with 'exited before reporting its final counts', a coordinator race):"
-    printf '    %s\n' "${RETRIES[@]}"
-fi
