@@ -81,10 +81,14 @@ static int take_error(yt_err *err) {
 }
 
 extern "C" int yt_cuda_check(yt_err *err) {
-  if (st.open)
+  if (st.open) {
     CU_DETAIL(cudaStreamSynchronize(st.stream),
               "work queued since the last check failed; CUDA_LAUNCH_BLOCKING=1 makes the failing call report "
               "itself");
+    /* an input copy queued after the last inputs_ready is not behind the
+     * compute stream: its failure is reported here, not one step later */
+    if (inputs.copy) CU_DETAIL(cudaStreamSynchronize(inputs.copy), "an input copy queued since the last check failed");
+  }
   return take_error(err);
 }
 
@@ -225,7 +229,10 @@ extern "C" void yt_cuda_upload_input(void *dst, const void *src, size_t bytes, i
   /* dst may still be read by work queued before the last inputs_done */
   if (inputs.consumed_set && !CU(cudaStreamWaitEvent(inputs.copy, inputs.consumed, 0))) return;
   if (!CU(cudaMemcpyAsync(dst, inputs.stage[slot], bytes, cudaMemcpyHostToDevice, inputs.copy))) return;
+  /* the copy is queued: until an event says it ran, the staging buffer is
+   * not ours; if the event cannot be recorded, wait for the copy here */
   if (CU(cudaEventRecord(inputs.done[slot], inputs.copy))) inputs.pending[slot] = 1;
+  else (void)cudaStreamSynchronize(inputs.copy);
 }
 
 extern "C" void yt_cuda_inputs_ready(void) {
