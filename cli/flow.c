@@ -415,10 +415,18 @@ static bool parse_value(parser *ps, yt_value *v) {
       v->kind = YT_V_LIST;
       while (!is_sym(ps, ']')) {
         yt_value item;
-        if (ps->t.kind == T_EOF || !parse_value(ps, &item)) { perr(ps, v->loc, NULL, "unterminated list"); return false; }
+        if (ps->t.kind == T_EOF || !parse_value(ps, &item)) {
+          perr(ps, v->loc, NULL, "unterminated list");
+          value_free(v); /* the items so far: the caller gets no value */
+          return false;
+        }
         *PUSH(v->items, v->n) = item;
         if (is_sym(ps, ',')) next(ps);
-        else if (!is_sym(ps, ']')) { perr(ps, ps->t.loc, NULL, "expected ',' or ']' in a list, found %s", tok_desc(&ps->t)); return false; }
+        else if (!is_sym(ps, ']')) {
+          perr(ps, ps->t.loc, NULL, "expected ',' or ']' in a list, found %s", tok_desc(&ps->t));
+          value_free(v);
+          return false;
+        }
       }
       next(ps);
       return true;

@@ -122,8 +122,9 @@ int yt_plan_check(yt_flow *f, yt_plan *p) {
     yt_node_decl *nd = &f->nodes[i];
     yt_plan_node *pn = &p->nodes[i];
     pn->decl = nd;
-    pn->def = yt_node_find(nd->type);
+    pn->def = nd->type ? yt_node_find(nd->type) : NULL;
     p->processes += nd->replicas;
+    if (!nd->type) continue; /* a syntax error before the type, already reported */
     if (!pn->def) {
       const char *names[128];
       for (size_t k = 0; k < nt && k < 128; k++) names[k] = all[k]->name;

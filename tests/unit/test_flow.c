@@ -55,6 +55,8 @@ static const flow_case invalid[] = {
     {"--set of an unknown let", "flow g v1\nlet batch_size = 1\n", NULL, {"batch_sise=4"}, 1,
      "--set: error: --set batch_sise: the graph has no 'let batch_sise'", "did you mean 'batch_size'?"},
     {"--set of an unknown node", "flow g v1\nnode a : t {}\n", NULL, {"b.n=4"}, 1, "--set: error: --set b.n: the graph has no node 'b'", NULL},
+    {"list without a comma (the partial list is freed)", "flow g v1\nlet l = [1, 2 3]\n", NULL, {0}, 1,
+     "g.flow:2:15: error: expected ',' or ']' in a list, found a number", NULL},
     {"all errors in one pass", "flow g v1\nnode a : t { x = ${u1} }\nnode b : t { y = ${u2} }\na -> c\n", NULL, {0}, 3,
      "g.flow:2:18: error: undefined variable 'u1'", NULL},
 };
@@ -72,6 +74,9 @@ static char *format_first(const yt_flow *f) {
 #define READ "node r : tfrecord_reader { pattern = \"x\" }\n"
 #define SINK "node s : null_sink {}\n"
 static const flow_case schema_invalid[] = {
+    /* the node is kept for its edges, with no type: the schema pass skips it (it crashed on the NULL type) */
+    {"node with a syntax error before its type, and an edge to it", HEAD "node r : { }\n" SINK "r -> s\n", NULL, {0}, 1,
+     "g.flow:2:10: error: expected a node type, found '{'", NULL},
     {"unknown node type, near name", HEAD "node r : tfrecord_raeder { pattern = \"x\" }\n" SINK "r -> s\n", NULL, {0}, 1,
      "g.flow:2:10: error: unknown node type 'tfrecord_raeder'", "did you mean 'tfrecord_reader'?"},
     {"unknown parameter, near name", HEAD "node r : tfrecord_reader { pattern = \"x\"; epoch = 2 }\n" SINK "r -> s\n", NULL,
