@@ -18,6 +18,11 @@
  * batch and takes its place, and at end of stream the buffer drains in random
  * order (as tf.data's shuffle). Every video still goes out exactly once.
  *
+ * dtype = float32 with uint8 input dequantizes each kept row into the batch
+ * (yt_dequantize: the same float32 values dequantize's dtype = float32 gives)
+ * and pads with 0.0: uint8 crosses the edges before it (a quarter of the
+ * bytes) and the shuffle buffer holds uint8. Float32 input passes as is.
+ *
  * Not here: decoding (dequantize), normalization or sampling (model side).
  *
  *   deq -> batch : batcher { batch_size = 160; shuffle_buffer = 4096; seed = 1 } -> model */
@@ -25,6 +30,8 @@
 #include <string.h>
 
 #include "core/node.h"
+#include "core/ntstore.h"
+#include "formats/yt8m.h"
 
 enum { LEVEL_AUTO, LEVEL_FRAME, LEVEL_VIDEO };
 
@@ -52,7 +59,8 @@ typedef struct {
   size_t shuffle;    /* buffer capacity in videos, 0 = keep order */
   uint64_t rng;
   bool shaped;       /* dim, dtype, F known (first input message) */
-  uint32_t dim, dtype, frames;
+  bool to_float;     /* dtype = float32: uint8 input is dequantized into the batch */
+  uint32_t dim, in_dtype, dtype, frames; /* in_dtype: the input's (and the shuffle buffer's); dtype: the batch's */
   bool auto_video;   /* F = 1 chosen by level = auto */
   yt_batch_builder out;
   held_video *buf;
@@ -73,6 +81,9 @@ static const yt_param_def params[] = {
      "videos then depend on its shard alone, so a resumed graphs/distill.flow writes the same bytes"},
     {"drop_remainder", YT_P_BOOL, "false", YT_NORANGE, NULL,
      "drop a last batch smaller than batch_size (its videos are counted as dropped)"},
+    {"dtype", YT_P_ENUM, "same", YT_NORANGE, "same|float32",
+     "same: batches in the input's dtype; float32: uint8 input is dequantized (as utils.Dequantize) while it is "
+     "batched, so uint8 crosses the processes before (4x fewer bytes) and the shuffle buffer holds uint8"},
 };
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -98,6 +109,7 @@ static int bat_init(yt_node *n, yt_err *err) {
   st->shuffle = (size_t)yt_param_int(p, "shuffle_buffer");
   st->drop_remainder = yt_param_bool(p, "drop_remainder");
   st->shard_aligned = yt_param_bool(p, "shard_aligned");
+  st->to_float = !strcmp(yt_param_str(p, "dtype"), "float32");
   if (st->shard_aligned && (st->shuffle || st->drop_remainder))
     return yt_fail(err, YT_EUSAGE, "shard_aligned = true keeps the input order and every video: it cannot go with "
                    "shuffle_buffer > 0 or drop_remainder = true");
@@ -111,7 +123,8 @@ static int bat_init(yt_node *n, yt_err *err) {
  * here, at the first video, rather than after a GiB has piled up. */
 static int set_shape(batcher_state *st, const yt_batch *in, yt_err *err) {
   st->dim = in->dim;
-  st->dtype = in->dtype;
+  st->in_dtype = in->dtype;
+  st->dtype = st->to_float ? YT_DT_F32 : in->dtype;
   bool one_row = true;
   for (uint32_t i = 0; i < in->n; i++) one_row &= in->num_frames[i] == 1;
   st->auto_video = st->level == LEVEL_AUTO && one_row;
@@ -123,7 +136,8 @@ static int set_shape(batcher_state *st, const yt_batch *in, yt_err *err) {
   if (bytes > (double)YT_MSG_MAX_FRAME_BYTES)
     return yt_fail(err, YT_EINVAL,
                    "a batch of %zu videos x %u rows x %u %s values is %.2f GiB, over the 1 GiB message limit: "
-                   "lower batch_size (at most %zu here), or use dtype = uint8 in dequantize",
+                   "lower batch_size (at most %zu here), or keep uint8 batches (dequantize dtype = uint8, batcher "
+                   "dtype = same: the model dequantizes)",
                    st->batch_size, st->frames, st->dim, st->dtype == YT_DT_U8 ? "uint8" : "float32",
                    bytes / (double)(1u << 30), (size_t)(YT_MSG_MAX_FRAME_BYTES / (st->frames * row_bytes)));
   yt_batch_builder_init(&st->out, st->dim, st->dtype, st->frames);
@@ -160,7 +174,24 @@ static int to_batch(yt_node *n, batcher_state *st, uint32_t shard, uint64_t inde
     if (rc < 0) return rc;
     yt_batch_builder_use(&st->out, &store);
   }
-  int rc = yt_batch_add(&st->out, shard, index, id, id_len, labels, n_labels, rows ? rows : &none, num_frames, err);
+  int rc;
+  if (st->in_dtype == YT_DT_U8 && st->dtype == YT_DT_F32 && num_frames > 0) {
+    /* [F, dim] float32 rows: the first min(num_frames, F) dequantized, the rest 0 */
+    float *dst = yt_batch_rows_alloc(&st->out, num_frames, err);
+    if (!dst) return err->code < 0 ? err->code : YT_ENOMEM;
+    size_t kept = (uint32_t)num_frames < st->frames ? (size_t)num_frames : st->frames;
+    size_t vals = kept * st->dim, pad = (st->frames - kept) * st->dim * sizeof(float);
+    if (yt_batch_streaming(&st->out)) {
+      yt_dequantize_nt(dst, rows, vals);
+      yt_zero_nt(dst + vals, pad);
+    } else {
+      yt_dequantize(dst, rows, vals);
+      memset(dst + vals, 0, pad);
+    }
+    rc = yt_batch_add(&st->out, shard, index, id, id_len, labels, n_labels, NULL, num_frames, err);
+  } else {
+    rc = yt_batch_add(&st->out, shard, index, id, id_len, labels, n_labels, rows ? rows : &none, num_frames, err);
+  }
   if (rc < 0) return rc;
   if (teach) memcpy(yt_batch_teacher_row(&st->out), teach, st->out.teacher * sizeof *teach);
   return st->out.n >= st->batch_size ? emit_batch(n, st, err) : YT_OK;
@@ -179,7 +210,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, yt_err *err) {
 static int hold(batcher_state *st, held_video *h, const yt_batch *in, uint32_t i, yt_err *err) {
   int32_t nf = in->num_frames[i] < (int32_t)st->frames ? in->num_frames[i] : (int32_t)st->frames;
   size_t id_len = in->id_off[i + 1] - in->id_off[i], n_labels = in->label_off[i + 1] - in->label_off[i];
-  size_t row_bytes = (size_t)st->dim * yt_dtype_size(st->dtype), bytes = (size_t)nf * row_bytes;
+  size_t row_bytes = (size_t)st->dim * yt_dtype_size(st->in_dtype), bytes = (size_t)nf * row_bytes;
   if (grow((void **)&h->id, &h->id_cap, id_len + 1, 1, err) < 0 ||
       grow((void **)&h->labels, &h->labels_cap, n_labels + 1, sizeof(int32_t), err) < 0 ||
       grow((void **)&h->rows, &h->rows_cap, bytes + 1, 1, err) < 0 ||
@@ -224,12 +255,12 @@ static int bat_process(yt_node *n, int pad, const yt_msg *m, yt_err *err) {
     return rc;
   }
   if (in.n > 0 && !st->shaped) rc = set_shape(st, &in, err);
-  if (rc == YT_OK && in.n > 0 && (in.dim != st->dim || in.dtype != st->dtype))
+  if (rc == YT_OK && in.n > 0 && (in.dim != st->dim || in.dtype != st->in_dtype))
     rc = yt_fail(err, YT_EINVAL,
                  "video (shard %u, index %llu) has %u %s columns, earlier input had %u %s: every input of a "
                  "batcher must carry the same features",
                  in.shard[0], (unsigned long long)in.index[0], in.dim, in.dtype == YT_DT_U8 ? "uint8" : "float32",
-                 st->dim, st->dtype == YT_DT_U8 ? "uint8" : "float32");
+                 st->dim, st->in_dtype == YT_DT_U8 ? "uint8" : "float32");
   if (rc == YT_OK && in.n > 0 && in.teacher != st->out.teacher)
     rc = yt_fail(err, YT_EINVAL,
                  "video (shard %u, index %llu) has %u teacher predictions, earlier input had %u: mixing a "

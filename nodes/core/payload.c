@@ -261,6 +261,8 @@ void *yt_batch_rows_alloc(yt_batch_builder *b, int32_t num_frames, yt_err *err) 
   return next_rows(b, num_frames, err);
 }
 
+int yt_batch_streaming(const yt_batch_builder *b) { return b->features.len >= YT_BATCH_NT_MIN; }
+
 void yt_batch_builder_use(yt_batch_builder *b, yt_buf *store) {
   yt_buf_free(&b->features);
   b->features = *store;
@@ -280,7 +282,7 @@ int yt_batch_add(yt_batch_builder *b, uint32_t shard, uint64_t index, const char
     uint8_t *dst = next_rows(b, num_frames, err);
     if (!dst) return YT_ENOMEM;
     size_t n_rows = video_rows(b, kept), copied = rows ? (size_t)kept : 0;
-    if (b->features.len >= YT_BATCH_NT_MIN) { /* a frame far past the caches, read by another process */
+    if (yt_batch_streaming(b)) { /* a frame far past the caches, read by another process */
       if (copied) yt_copy_nt(dst, rows, copied * row_bytes);
       yt_zero_nt(dst + copied * row_bytes, (n_rows - copied) * row_bytes); /* only the padding */
     } else {

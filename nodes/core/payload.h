@@ -191,6 +191,10 @@ float *yt_batch_teacher_row(yt_batch_builder *b);
 void *yt_batch_rows_reserve(yt_batch_builder *b, int32_t num_frames, yt_err *err);
 /* The same without zeroing, for a caller that writes every row. */
 void *yt_batch_rows_alloc(yt_batch_builder *b, int32_t num_frames, yt_err *err);
+/* 1 when b's rows are filled with streaming stores (ntstore.h): its frame is
+ * past the caches (frame-level batches); a caller that writes the rows itself
+ * (yt_batch_rows_alloc) should do the same. */
+int yt_batch_streaming(const yt_batch_builder *b);
 /* The next message's rows go into *store (moved in; its len is the room), as
  * yt_records_builder_use. Call with no rows added yet. */
 void yt_batch_builder_use(yt_batch_builder *b, yt_buf *store);

@@ -6,6 +6,7 @@
  * and add separately, so nothing fuses the multiply-add (an FMA would change
  * 157 of the 256 values); tests compare both against the table for every
  * byte and every alignment. */
+#include <stdint.h>
 #include <string.h>
 
 #include "yt8m.h"
@@ -18,24 +19,51 @@ static void dequantize_scalar(float *restrict out, const uint8_t *restrict q, si
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* 32 bytes -> 32 floats per step: widen u8 to i32, convert, multiply, add.
- * Separate mul and add intrinsics: two roundings, as the scalar loop. */
-__attribute__((target("avx2"))) static void dequantize_avx2(float *restrict out, const uint8_t *restrict q,
-                                                            size_t n) {
-  const __m256 scale = _mm256_set1_ps(YT_DQ_SCALE), bias = _mm256_set1_ps(YT_DQ_BIAS);
-  size_t i = 0;
+#define AVX2_INLINE __attribute__((target("avx2"), always_inline)) static inline
+
+/* 8 bytes -> 8 floats: widen to i32, convert, multiply, add. Separate mul
+ * and add intrinsics: two roundings, as the scalar loop. */
+AVX2_INLINE __m256 dq8(__m128i b8) {
+  __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b8));
+  return _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(YT_DQ_SCALE)), _mm256_set1_ps(YT_DQ_BIAS));
+}
+
+AVX2_INLINE void store8(float *p, __m256 v, int streaming) {
+  if (streaming) _mm256_stream_ps(p, v); /* p 32-byte aligned */
+  else _mm256_storeu_ps(p, v);
+}
+
+/* From i, 32 values a step while 32 remain; returns where it stopped.
+ * `streaming` is a constant at both call sites: each gets its own loop. */
+AVX2_INLINE size_t dq_blocks(float *restrict out, const uint8_t *restrict q, size_t i, size_t n, int streaming) {
   for (; i + 32 <= n; i += 32) {
     __m256i bytes = _mm256_loadu_si256((const __m256i *)(q + i));
     __m128i lo = _mm256_castsi256_si128(bytes), hi = _mm256_extracti128_si256(bytes, 1);
-    __m256 a = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo));
-    __m256 b = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)));
-    __m256 c = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi));
-    __m256 d = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)));
-    _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_mul_ps(a, scale), bias));
-    _mm256_storeu_ps(out + i + 8, _mm256_add_ps(_mm256_mul_ps(b, scale), bias));
-    _mm256_storeu_ps(out + i + 16, _mm256_add_ps(_mm256_mul_ps(c, scale), bias));
-    _mm256_storeu_ps(out + i + 24, _mm256_add_ps(_mm256_mul_ps(d, scale), bias));
+    store8(out + i, dq8(lo), streaming);
+    store8(out + i + 8, dq8(_mm_srli_si128(lo, 8)), streaming);
+    store8(out + i + 16, dq8(hi), streaming);
+    store8(out + i + 24, dq8(_mm_srli_si128(hi, 8)), streaming);
   }
+  return i;
+}
+
+__attribute__((target("avx2"))) static void dequantize_avx2(float *restrict out, const uint8_t *restrict q,
+                                                            size_t n) {
+  size_t i = dq_blocks(out, q, 0, n, 0);
+  dequantize_scalar(out + i, q + i, n - i);
+}
+
+/* The same with streaming stores (ntstore.h's reasoning: a batch of tens of
+ * MB that another process reads later): scalar up to out's next 32-byte
+ * boundary (out is a float array: 4-byte aligned), then 32 values a step,
+ * then the tail; a store fence at the end. Same values as dequantize_avx2. */
+__attribute__((target("avx2"))) static void dequantize_avx2_nt(float *restrict out, const uint8_t *restrict q,
+                                                               size_t n) {
+  size_t i = ((32 - ((uintptr_t)out & 31)) / 4) & 7; /* floats before the boundary */
+  if (i > n) i = n;
+  dequantize_scalar(out, q, i);
+  i = dq_blocks(out, q, i, n, 1);
+  _mm_sfence();
   dequantize_scalar(out + i, q + i, n - i);
 }
 #endif
@@ -52,6 +80,21 @@ void yt_dequantize(float *restrict out, const uint8_t *restrict q, size_t n) {
   static void (*impl)(float *restrict, const uint8_t *restrict, size_t);
   if (!impl) impl = pick_impl(); /* idempotent: a race picks the same function */
   impl(out, q, n);
+}
+
+void yt_dequantize_nt(float *restrict out, const uint8_t *restrict q, size_t n) {
+#if defined(__x86_64__)
+  static int avx2 = -1;
+  if (avx2 < 0) {
+    __builtin_cpu_init();
+    avx2 = __builtin_cpu_supports("avx2");
+  }
+  if (avx2) {
+    dequantize_avx2_nt(out, q, n);
+    return;
+  }
+#endif
+  yt_dequantize(out, q, n);
 }
 
 void yt_dequantize_portable(float *out, const uint8_t *q, size_t n) { dequantize_scalar(out, q, n); }

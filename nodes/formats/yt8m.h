@@ -77,6 +77,10 @@ void yt_record_dequantize(const yt_record *r, const yt_schema *s, float *out);
 /* out[n] = dequantized q[n]; AVX2 where the CPU has it, bit-identical to the table. */
 void yt_dequantize(float *out, const uint8_t *q, size_t n);
 void yt_dequantize_portable(float *out, const uint8_t *q, size_t n); /* the scalar twin */
+/* yt_dequantize with streaming stores, for output far bigger than the caches
+ * that another process reads later (the batcher's float32 batches); the same
+ * values. */
+void yt_dequantize_nt(float *out, const uint8_t *q, size_t n);
 /* The 256-entry reference table (two float32 roundings). */
 const float *yt_dequantize_table(void);
 

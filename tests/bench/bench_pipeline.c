@@ -18,8 +18,12 @@
  * sink must consume exactly the records the reader emitted, by count and by
  * the (shard, index) hash sum of the runtime's accounting).
  *
+ * --dtype is dequantize's, --batcher-dtype the batcher's (float32: uint8
+ * input is dequantized in the batcher, as graphs/read_frames.flow does).
+ *
  *   bench_pipeline --pattern GLOB [--batch-size 64] [--max-frames 300]
- *                  [--dtype float32|uint8] [--direct] [--repeat 3] */
+ *                  [--dtype float32|uint8] [--batcher-dtype same|float32]
+ *                  [--direct] [--repeat 3] */
 #include <glob.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -137,11 +141,12 @@ static int one_pass(const char *const *params[N_STAGES], int direct, yt_node_cou
 
 static void usage(void) {
   fprintf(stderr, "usage: bench_pipeline --pattern GLOB [--batch-size 64] [--max-frames 300]\n"
-                  "                      [--dtype float32|uint8] [--direct] [--repeat 3]\n");
+                  "                      [--dtype float32|uint8] [--batcher-dtype same|float32]\n"
+                  "                      [--direct] [--repeat 3]\n");
 }
 
 int main(int argc, char **argv) {
-  const char *pattern = NULL, *dtype = "float32";
+  const char *pattern = NULL, *dtype = "float32", *bdtype = "same";
   int batch_size = 64, max_frames = 300, repeat = 3, direct = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -152,10 +157,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--max-frames")) max_frames = atoi(argv[++i]);
     else if (!strcmp(a, "--repeat")) repeat = atoi(argv[++i]);
     else if (!strcmp(a, "--dtype")) dtype = argv[++i];
+    else if (!strcmp(a, "--batcher-dtype")) bdtype = argv[++i];
     else { usage(); return 2; }
   }
   if (!pattern || batch_size < 1 || max_frames < 1 || repeat < 1 ||
-      (strcmp(dtype, "float32") && strcmp(dtype, "uint8"))) {
+      (strcmp(dtype, "float32") && strcmp(dtype, "uint8")) || (strcmp(bdtype, "same") && strcmp(bdtype, "float32"))) {
     usage();
     return 2;
   }
@@ -169,22 +175,23 @@ int main(int argc, char **argv) {
   if (!files) { fprintf(stderr, "bench_pipeline: no file matches '%s'\n", pattern); return 1; }
 
   /* the parameters of graphs/read_frames.flow */
-  char p_pattern[4096], p_bs[64], p_mf_deq[64], p_mf_bat[64], p_dtype[64];
+  char p_pattern[4096], p_bs[64], p_mf_deq[64], p_mf_bat[64], p_dtype[64], p_bdtype[64];
   snprintf(p_pattern, sizeof p_pattern, "pattern=%s", pattern);
   snprintf(p_bs, sizeof p_bs, "batch_size=%d", batch_size);
   snprintf(p_mf_deq, sizeof p_mf_deq, "max_frames=%d", max_frames);
   snprintf(p_mf_bat, sizeof p_mf_bat, "max_frames=%d", max_frames);
   snprintf(p_dtype, sizeof p_dtype, "dtype=%s", dtype);
+  snprintf(p_bdtype, sizeof p_bdtype, "dtype=%s", bdtype);
   const char *rd_params[] = {p_pattern, NULL};
   const char *dq_params[] = {"level=frame", "feature_names=rgb,audio", "feature_sizes=1024,128", p_mf_deq, p_dtype, NULL};
-  const char *bt_params[] = {p_bs, p_mf_bat, NULL};
+  const char *bt_params[] = {p_bs, p_mf_bat, p_bdtype, NULL};
   const char *const *params[N_STAGES] = {rd_params, dq_params, bt_params, NULL};
 
   double *secs = malloc(sizeof(double) * (size_t)repeat);
   yt_node_counts rd = {0}, sk = {0};
   yt_err err = {0};
-  printf("bench_pipeline: %zu files, %llu bytes, batch_size=%d max_frames=%d dtype=%s mode=%s\n", files, shard_bytes,
-         batch_size, max_frames, dtype, direct ? "direct" : "harness");
+  printf("bench_pipeline: %zu files, %llu bytes, batch_size=%d max_frames=%d dtype=%s batcher_dtype=%s mode=%s\n",
+         files, shard_bytes, batch_size, max_frames, dtype, bdtype, direct ? "direct" : "harness");
   for (int r = 0; r < repeat; r++) {
     memset(stage_s, 0, sizeof stage_s);
     double t0 = now();

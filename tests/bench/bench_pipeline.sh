@@ -12,21 +12,25 @@
 # pool weigh little, as on a real corpus; kept in --workdir, default
 # /tmp/yt8m-bench-pipeline, and reused when it was made for the same size),
 # --repeat times each, interleaved (one round runs every variant once):
+# Three placements of the uint8 -> float32 step, each as one process and as
+# processes with one and two dequantize replicas:
+#   float32 rows: dequantize dtype = float32, batcher passes them on
 #   a  one process: BUILD_DIR/tests/bench/bench_pipeline (the harness chain,
 #      which deep-copies each message between stages)
 #   a' one process, --direct (each emit calls the next node: no copy)
-#   b  yt8m-flow run, dequantize x1           float32 rows
+#   b  yt8m-flow run, dequantize x1
 #   b0 the same with YT_SHM_POOL_MB=0 (no shared-memory frames: all inline)
-#   c  yt8m-flow run, dequantize x2           float32 rows
-#   a8 one process, dequantize dtype = uint8  (harness chain)
-#   a8' the same, --direct
-#   d  yt8m-flow run, dequantize x1, uint8    (the cost of shipping floats:
-#   d0 the same with YT_SHM_POOL_MB=0          (inline)
-#   e  yt8m-flow run, dequantize x2, uint8     4x fewer bytes on two edges)
+#   c  yt8m-flow run, dequantize x2
+#   uint8 batches: dequantize dtype = uint8, batcher dtype = same (what the
+#   training graphs ship; the model dequantizes)
+#   a8, a8', d, d0, e   as a, a', b, b0, c
+#   float32 batches dequantized in the batcher: dequantize dtype = uint8,
+#   batcher dtype = float32 (graphs/read_frames.flow as it is)
+#   a9, a9', g, h       as a, a', b, c
 #   f  yt8m-flow run, x1, on a 1-video corpus: the fixed cost of a run
-#      (spawning, connecting, draining), included in b..e
+#      (spawning, connecting, draining), included in b..h
 # Same stages and parameters as graphs/read_frames.flow (temporary .flow
-# copies with the replica count and dtype changed), batch_size --batch-size.
+# copies with the replica count and dtypes changed), batch_size --batch-size.
 # Times: bench_pipeline's own loop time (median of a variant's repeats); for
 # `yt8m-flow run`, the wall time of the command. Ratios are throughput
 # against (a) (and against the one-process run of the same dtype). Every run's
@@ -134,35 +138,45 @@ fi
 echo "corpus: warming the page cache ..." >&2
 cat "${files[@]}" >/dev/null
 
-# --- graph variants: read_frames.flow with the replica count and dtype changed ----
-# write_flow FILE REPLICAS DTYPE
+# --- graph variants: read_frames.flow with the replica count and dtypes changed ----
+# write_flow FILE REPLICAS DEQUANTIZE_DTYPE BATCHER_DTYPE
 write_flow() {
     sed -e "s/^\(node deq *: dequantize\)\( x[0-9]*\)\{0,1\} {/\1 x$2 {/" \
-        -e "s/\(feature_sizes.*max_frames = \${max_frames}\) }/\1; dtype = $3 }/" "$GRAPH" >"$1"
-    grep -q "dequantize x$2 {" "$1" && [ "$(grep -c "dtype = $3 }" "$1")" = 1 ] \
-        || die "could not derive $1 from $GRAPH (its dequantize line changed: update write_flow)"
+        -e "/feature_sizes = /s/dtype = [a-z0-9]* }/dtype = $3 }/" \
+        -e "/^node batch *: batcher/s/dtype = [a-z0-9]* }/dtype = $4 }/" "$GRAPH" >"$1"
+    grep -q "dequantize x$2 {" "$1" && grep -q "feature_sizes = .*dtype = $3 }" "$1" \
+        && grep -q "^node batch *: batcher.*dtype = $4 }" "$1" \
+        || die "could not derive $1 from $GRAPH (its dequantize or batcher line changed: update write_flow)"
 }
-write_flow "$WORK/runs/deq1_f32.flow" 1 float32
-write_flow "$WORK/runs/deq2_f32.flow" 2 float32
-write_flow "$WORK/runs/deq1_u8.flow" 1 uint8
-write_flow "$WORK/runs/deq2_u8.flow" 2 uint8
+write_flow "$WORK/runs/deq1_f32.flow" 1 float32 same
+write_flow "$WORK/runs/deq2_f32.flow" 2 float32 same
+write_flow "$WORK/runs/deq1_u8.flow" 1 uint8 same
+write_flow "$WORK/runs/deq2_u8.flow" 2 uint8 same
+write_flow "$WORK/runs/deq1_bf32.flow" 1 uint8 float32
+write_flow "$WORK/runs/deq2_bf32.flow" 2 uint8 float32
 
 # --- variants -------------------------------------------------------------------------
-VARIANTS=(a a_dir b b0 c a8 a8_dir d d0 e f)
+VARIANTS=(a a_dir b b0 c a8 a8_dir d d0 e a9 a9_dir g h f)
+RUNS=(b b0 c d d0 e g h)
 declare -A DESC=(
-    [a]="a  1 process (harness)      f32"
-    [a_dir]="a' 1 process (--direct)     f32"
-    [b]="b  run, dequantize x1       f32"
-    [b0]="b0 run x1, frames inline    f32"
-    [c]="c  run, dequantize x2       f32"
+    [a]="a  1 process (harness)      f32 rows"
+    [a_dir]="a' 1 process (--direct)     f32 rows"
+    [b]="b  run, dequantize x1       f32 rows"
+    [b0]="b0 run x1, frames inline    f32 rows"
+    [c]="c  run, dequantize x2       f32 rows"
     [a8]="a8 1 process (harness)      u8"
     [a8_dir]="a8' 1 process (--direct)    u8"
     [d]="d  run, dequantize x1       u8"
     [d0]="d0 run x1, frames inline    u8"
     [e]="e  run, dequantize x2       u8"
-    [f]="f  run x1, 1-video corpus   f32"
+    [a9]="a9 1 process (harness)      f32 batcher"
+    [a9_dir]="a9' 1 process (--direct)    f32 batcher"
+    [g]="g  run, dequantize x1       f32 batcher"
+    [h]="h  run, dequantize x2       f32 batcher"
+    [f]="f  run x1, 1-video corpus   f32 batcher"
 )
-declare -A FLOW=([b]=deq1_f32 [b0]=deq1_f32 [c]=deq2_f32 [d]=deq1_u8 [d0]=deq1_u8 [e]=deq2_u8 [f]=deq1_f32)
+declare -A FLOW=([b]=deq1_f32 [b0]=deq1_f32 [c]=deq2_f32 [d]=deq1_u8 [d0]=deq1_u8 [e]=deq2_u8 [g]=deq1_bf32
+                 [h]=deq2_bf32 [f]=deq1_bf32)
 # b0, d0: the same runs with the shared-memory pool off (YT_SHM_POOL_MB=0): every
 # frame crosses the ipc socket, as before transport/shm.c
 declare -A ENVS=([b0]="YT_SHM_POOL_MB=0" [d0]="YT_SHM_POOL_MB=0")
@@ -189,10 +203,11 @@ EOF
 run_variant() {
     local v=$1 r=$2 log="$WORK/runs/$1.$2.log" out t0 t1
     case $v in
-        a|a_dir|a8|a8_dir)
+        a|a_dir|a8|a8_dir|a9|a9_dir)
             local args=(--pattern "$PATTERN" --batch-size "$BATCH" --repeat 1)
-            case $v in a_dir|a8_dir) args+=(--direct) ;; esac
+            case $v in a_dir|a8_dir|a9_dir) args+=(--direct) ;; esac
             case $v in a8|a8_dir) args+=(--dtype uint8) ;; esac
+            case $v in a9|a9_dir) args+=(--dtype uint8 --batcher-dtype float32) ;; esac
             "$BP" "${args[@]}" >"$log" 2>&1 || { cat "$log" >&2; die "bench_pipeline ($v) failed (log above)"; }
             out=$(grep '^bench_pipeline: mode=' "$log" | tail -n1)
             [ -n "$out" ] || { cat "$log" >&2; die "no summary line from bench_pipeline ($v)"; }
@@ -236,29 +251,31 @@ echo "stages:  tfrecord_reader -> dequantize -> batcher (batch_size $BATCH, max_
 echo "repeats: $REPEAT, interleaved (medians); 1-process times are bench_pipeline's loop, run times the"
 echo "         command's wall time (run startup and teardown included; row f measures them alone)"
 echo
-printf '  %-34s %9s %10s %10s %7s %10s %10s\n' "variant" "median_s" "records/s" "input MB/s" "vs a" "vs 1p harn" "vs 1p dir"
+printf '  %-40s %9s %10s %10s %7s %10s %10s\n' "variant" "median_s" "records/s" "input MB/s" "vs a" "vs 1p harn" "vs 1p dir"
 declare -A MED
 for v in "${VARIANTS[@]}"; do
     # shellcheck disable=SC2086
     MED[$v]=$(median ${SECS[$v]})
 done
 # the one-process baselines of a variant's dtype: harness chain, direct calls
-harness_of() { case $1 in a8|a8_dir|d|d0|e) echo "${MED[a8]}" ;; *) echo "${MED[a]}" ;; esac; }
-direct_of() { case $1 in a8|a8_dir|d|d0|e) echo "${MED[a8_dir]}" ;; *) echo "${MED[a_dir]}" ;; esac; }
+harness_of() { case $1 in a8|a8_dir|d|d0|e) echo "${MED[a8]}" ;; a9|a9_dir|g|h|f) echo "${MED[a9]}" ;; *) echo "${MED[a]}" ;; esac; }
+direct_of() { case $1 in a8|a8_dir|d|d0|e) echo "${MED[a8_dir]}" ;; a9|a9_dir|g|h|f) echo "${MED[a9_dir]}" ;; *) echo "${MED[a_dir]}" ;; esac; }
 for v in "${VARIANTS[@]}"; do
     if [ "$v" = f ]; then
-        printf '  %-34s %9.4f %10s %10s %7s %10s %10s\n' "${DESC[$v]}" "${MED[$v]}" "-" "-" "-" "-" "-"
+        printf '  %-40s %9.4f %10s %10s %7s %10s %10s\n' "${DESC[$v]}" "${MED[$v]}" "-" "-" "-" "-" "-"
     else
-        printf '  %-34s %9.4f %10.1f %10.1f %7.3f %10.3f %10.3f\n' "${DESC[$v]}" "${MED[$v]}" \
+        printf '  %-40s %9.4f %10.1f %10.1f %7.3f %10.3f %10.3f\n' "${DESC[$v]}" "${MED[$v]}" \
             "$(calc '%.4f' "$RECORDS / ${MED[$v]}")" "$(calc '%.4f' "$BYTES / 1e6 / ${MED[$v]}")" \
             "$(calc '%.6f' "${MED[a]} / ${MED[$v]}")" "$(calc '%.6f' "$(harness_of "$v") / ${MED[$v]}")" \
             "$(calc '%.6f' "$(direct_of "$v") / ${MED[$v]}")"
     fi
 done
+echo "  (h is graphs/read_frames.flow as it is; f32 rows: dequantize dtype = float32; u8: uint8 batches;"
+echo "   f32 batcher: uint8 rows, the batcher dequantizes into float32 batches)"
 echo "  (throughput ratios, > 1 faster: vs a; vs the one-process run of the same dtype, harness chain"
 echo "   (copies each message between stages) and direct (no copies: the strongest baseline))"
 line="  run time minus the fixed cost (f), vs 1p direct:"
-for v in b b0 c d d0 e; do
+for v in "${RUNS[@]}"; do
     net=$(calc '%.6f' "${MED[$v]} - ${MED[f]}")
     line="$line $v $(calc '%.4f' "$net") s ($(calc '%.3f' "$(direct_of "$v") / $net"));"
 done
@@ -266,7 +283,7 @@ echo "$line"
 echo
 echo "per node, from the summary of each run variant's median round (busy % = time in the node's"
 echo "callbacks / its lifetime, summed over replicas; rss = the largest replica's peak):"
-for v in b b0 c d d0 e; do
+for v in "${RUNS[@]}"; do
     # the round whose time is closest to the median
     best=1 bestd=""
     r=1
@@ -285,17 +302,18 @@ for name in ("read", "deq", "batch", "sink"):
                                          x["busy_pct"], x["peak_rss_kb"] / 1024.0))
 edges = "bytes on edges: read->deq %.0f MB, deq->batch %.0f MB, batch->sink %.0f MB" % (
     n["read"]["out_bytes"] / 1e6, n["deq"]["out_bytes"] / 1e6, n["batch"]["out_bytes"] / 1e6)
-print("  %-30s round %s, elapsed %.3f s: %s" % (sys.argv[2], sys.argv[3], s["elapsed"], ";  ".join(parts)))
-print("  %-30s %s" % ("", edges))
+print("  %-40s round %s, elapsed %.3f s: %s" % (sys.argv[2], sys.argv[3], s["elapsed"], ";  ".join(parts)))
+print("  %-40s %s" % ("", edges))
 EOF
 done
 echo
-echo "every run: summary ok, accounting exact, $RECORDS records at the sink ($((REPEAT * 6)) runs + $REPEAT on the 1-video corpus)"
+echo "every run: summary ok, accounting exact, $RECORDS records at the sink ($((REPEAT * ${#RUNS[@]})) runs + $REPEAT on the 1-video corpus)"
 echo
 echo "== one ZeroMQ hop ($BH --repeat 5) =="
 "$BH" --repeat 5 || die "bench_hop failed"
 echo
 echo "== memory bandwidth, one process vs two at once ($BM --repeat 5) =="
 echo "(float32 rows: per shard byte, dequantize writes 4 bytes and the batcher reads them and writes"
-echo " about 6.4 padded; where '2 at once' is not above '1 alone', a second replica cannot speed that up)"
+echo " about 6.4 padded; dequantized in the batcher, only the 6.4; where '2 at once' is not above"
+echo " '1 alone', a second replica cannot speed that up)"
 "$BM" --repeat 5 || die "bench_membw failed"

@@ -91,7 +91,7 @@ expect "read_frames.flow: accounting exact" [ "$(json "$W/rf.json" 's["accountin
 no_leftovers "read_frames.flow"
 
 # ---- a failing node: labels out of range for num_classes --------------------
-if run "$GRAPHS/read_frames.flow" --set "input_data_pattern=$DATA/*.tfrecord" --set deq.level=video \
+if run "$GRAPHS/read_frames.flow" --set "input_data_pattern=$DATA/*.tfrecord" --set deq.level=video --set deq.dtype=float32 \
        --set deq.num_classes=10 --summary "$W/fail.json" --quiet 2>"$W/fail.err"; then
     bad "failing node: non-zero exit" "exit 0"
 else ok "failing node: non-zero exit"; fi

@@ -631,6 +631,64 @@ static void test_deq_to_batcher(void) {
   yt_harness_close(&hd);
 }
 
+/* dequantize dtype = uint8 -> batcher dtype = float32 gives the float32 batches
+ * of dequantize dtype = float32 -> batcher, bit for bit: batch 3 (4 MB, plain
+ * stores), batch 8 (11 MB, streaming stores from an unaligned start), and
+ * through a shuffle buffer (which holds uint8); float32 input passes as is. */
+static void test_batcher_dequantizes(void) {
+  yt_harness hr, hq;
+  yt_batch ref, q8;
+  yt_err err = {0};
+  const char *u8[] = {"dtype=uint8", NULL};
+  if (run_deq(&hr, NULL, "frame_edge.tfrecord", 0, &ref) || run_deq(&hq, u8, "frame_edge.tfrecord", 0, &q8)) {
+    yt_harness_close(&hr);
+    yt_harness_close(&hq);
+    return;
+  }
+  CHECK(ref.dtype == YT_DT_F32 && q8.dtype == YT_DT_U8, "dtypes %u %u", ref.dtype, q8.dtype);
+  static const char *const cases[][5] = {
+      {"batch_size=3", "dtype=float32", NULL},
+      {"batch_size=8", "dtype=float32", NULL},
+      {"batch_size=3", "dtype=float32", "shuffle_buffer=4", "seed=5", NULL},
+  };
+  for (int c = 0; c < 4; c++) {
+    /* case 3: float32 input with dtype = float32 */
+    const char *const *p = c < 3 ? cases[c] : cases[0];
+    const yt_msg *in = c < 3 ? &hq.out[0][0] : &hr.out[0][0];
+    yt_harness hb;
+    if (open_node(&hb, "batcher", p)) continue;
+    CHECK(yt_harness_feed(&hb, 0, in, &err) == YT_OK && yt_harness_flush(&hb, &err) == YT_OK, "case %d: %s", c,
+          err.msg);
+    int seen[8] = {0}, n = 0;
+    for (size_t k = 0; k < hb.n_out[0]; k++) {
+      yt_batch bt;
+      if (yt_batch_decode(&bt, &hb.out[0][k], &err)) { CHECK(0, "case %d: %s", c, err.msg); continue; }
+      CHECK(bt.dtype == YT_DT_F32 && bt.frames == 300 && bt.dim == 1152, "case %d: dtype %u frames %u dim %u", c,
+            bt.dtype, bt.frames, bt.dim);
+      for (uint32_t i = 0; i < bt.n; i++, n++) {
+        uint64_t v = bt.index[i];
+        if (v >= 8) { CHECK(0, "case %d: index %llu", c, (unsigned long long)v); continue; }
+        seen[v]++;
+        int nf = ref.num_frames[v];
+        const float *r = yt_batch_rows(&bt, i);
+        int ok = bt.num_frames[i] == nf && !memcmp(r, yt_batch_rows(&ref, (uint32_t)v), (size_t)nf * 1152 * 4);
+        for (size_t j = (size_t)nf * 1152; ok && j < 300 * 1152; j++) ok = r[j] == 0.0f;
+        CHECK(ok, "case %d: video %llu: rows differ from dequantize's float32 or padding not 0", c,
+              (unsigned long long)v);
+      }
+      yt_batch_free(&bt);
+    }
+    int once = n == 8;
+    for (int v = 0; v < 8; v++) once &= seen[v] == 1;
+    CHECK(once, "case %d: %d videos out, each exactly once expected", c, n);
+    yt_harness_close(&hb);
+  }
+  yt_batch_free(&ref);
+  yt_batch_free(&q8);
+  yt_harness_close(&hr);
+  yt_harness_close(&hq);
+}
+
 /* ---- synth_source --------------------------------------------------------- */
 
 /* Checks every record of h's output against the generator; marks seen[index]. */
@@ -782,6 +840,7 @@ int main(void) {
   test_batcher_shuffle();
   test_batcher_errors();
   test_deq_to_batcher();
+  test_batcher_dequantizes();
   test_synth();
   test_synth_memory();
   cJSON_Delete(exp);

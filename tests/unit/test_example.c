@@ -318,6 +318,21 @@ static void dequantize(void) {
       for (size_t i = 0; i < n; i++) same &= !memcmp(&a[i], &t[q[off + i]], 4);
       CHECK(same, "SIMD/scalar/table differ at off %zu n %zu", off, n);
     }
+  /* the streaming-store variant: every output alignment (float and byte
+   * offsets into c, 32-byte aligned), every input offset, the same values */
+  static float c[256 + 64] __attribute__((aligned(64)));
+  for (size_t oo = 0; oo < 9; oo++)
+    for (size_t off = 0; off < 33; off += 3)
+      for (size_t n = 0; n <= 256; n += (n < 70 ? 1 : 31)) {
+        float *dst = c + oo;
+        memset(c, 0xAB, sizeof c);
+        yt_dequantize_nt(dst, q + off, n);
+        int same = 1;
+        for (size_t i = 0; i < n; i++) same &= !memcmp(&dst[i], &t[q[off + i]], 4);
+        for (size_t i = oo + n; i < sizeof c / sizeof *c; i++) same &= ((const uint8_t *)&c[i])[0] == 0xAB;
+        CHECK(same, "streaming dequantize differs from the table (or writes past n) at out +%zu, off %zu n %zu", oo,
+              off, n);
+      }
 }
 
 
