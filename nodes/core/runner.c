@@ -65,6 +65,23 @@ static void read_control(runner *r) {
   if (k == 0) r->ctl_closed = 1; /* the coordinator is gone */
 }
 
+/* A message that must arrive (READY, EOS, the final STATS, ERROR): waits for
+ * room as a blocking send would, but watches the control pipe meanwhile. A
+ * peer that is gone for good (a coordinator killed before this replica
+ * connected, as when the launcher of a run over ssh dies) never takes it, and
+ * a plain blocking send then waited for ever, ssh and all. */
+static int send_watching(runner *r, yt_sock *s, const yt_msg *m, yt_err *err) {
+  for (;;) {
+    int rc = yt_sock_send(s, m, YT_DONTWAIT, err);
+    if (rc != YT_TIMEOUT && rc != YT_INTERRUPTED) return rc;
+    yt_pollitem items[2] = {{s, -1, YT_POLLOUT, 0}, {NULL, 0, YT_POLLIN, 0}};
+    rc = yt_poll(items, 2, 1000, err);
+    if (rc < 0 && rc != YT_INTERRUPTED) return rc;
+    read_control(r);
+    if (r->ctl_closed) return yt_fail(err, YT_EIO, "the coordinator went away");
+  }
+}
+
 static char *hex64(uint64_t v, char *buf) {
   snprintf(buf, 17, "%016" PRIx64, v);
   return buf;
@@ -127,7 +144,7 @@ static int send_stats(runner *r, int final, yt_err *err) {
   m.producer = (uint32_t)n->replica;
   int rc = yt_msg_add(&m, text, strlen(text), err);
   /* periodic stats may be dropped when the coordinator is slow; the final one must arrive */
-  if (!rc) rc = yt_sock_send(r->coord, &m, final ? 0 : YT_DONTWAIT, err);
+  if (!rc) rc = final ? send_watching(r, r->coord, &m, err) : yt_sock_send(r->coord, &m, YT_DONTWAIT, err);
   if (rc == YT_TIMEOUT) rc = YT_OK;
   yt_msg_clear(&m);
   free(text);
@@ -291,12 +308,13 @@ static int emit(yt_node *n, int pad, yt_msg *m, yt_err *err) {
   return YT_OK;
 }
 
-static int send_simple(yt_sock *s, int type, int producer, const char *text, yt_err *err) {
+/* READY or ERROR to the coordinator. */
+static int send_simple(runner *r, int type, int producer, const char *text, yt_err *err) {
   yt_msg m;
   yt_msg_init(&m, type);
   m.producer = (uint32_t)producer;
   int rc = text ? yt_msg_add(&m, text, strlen(text), err) : YT_OK;
-  if (!rc) rc = yt_sock_send(s, &m, 0, err);
+  if (!rc) rc = send_watching(r, r->coord, &m, err);
   yt_msg_clear(&m);
   return rc;
 }
@@ -309,7 +327,7 @@ static int send_eos(runner *r, yt_err *err) {
         yt_msg_init(&m, YT_MSG_EOS);
         m.producer = (uint32_t)r->node.replica;
         m.seq = r->seq++;
-        int rc = yt_sock_send(r->out[p][k].socks[i], &m, 0, err);
+        int rc = send_watching(r, r->out[p][k].socks[i], &m, err);
         if (rc) return rc;
       }
   return YT_OK;
@@ -583,7 +601,7 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
   if (!rc) rc = setup(&r, plan, name, replica, &err);
   cJSON_Delete(plan);
   if (!rc && r.node.def->init) rc = r.node.def->init(&r.node, &err);
-  if (!rc) rc = send_simple(r.coord, YT_MSG_READY, replica, name, &err);
+  if (!rc) rc = send_simple(&r, YT_MSG_READY, replica, name, &err);
   if (!rc) rc = r.node.def->n_inputs == 0 ? run_source(&r, &err) : run_consumer(&r, &err);
   if (!rc && r.node.def->flush) {
     double t = now();
@@ -602,7 +620,7 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
     yt_err e2;
     char text[sizeof err.msg + 256];
     snprintf(text, sizeof text, "%s\t%s", name, err.msg); /* the coordinator relays it with the node's type */
-    send_simple(r.coord, YT_MSG_ERROR, replica, text, &e2);
+    send_simple(&r, YT_MSG_ERROR, replica, text, &e2);
   } else if (rc) {
     fprintf(stderr, "ERROR: node %s[%d]: %s\n", name, replica, err.msg);
   }

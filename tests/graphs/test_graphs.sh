@@ -186,5 +186,28 @@ for i in $(seq 1 100); do if ! pgrep -f "$RUNTMP/" >/dev/null; then gone=1; brea
 expect "kill -9 of the launcher: every node exits" [ "$gone" -eq 1 ]
 rm -rf "$RUNTMP"/* # the launcher could not clean up after itself: it was killed
 
+# ---- a replica whose coordinator died before it connected ------------------
+# (the launcher killed -9 while a replica over ssh was still starting): its
+# READY can go nowhere; when the control pipe (stdin) ends it must exit, not
+# wait in the send for ever. A plan whose coordinator and consumer endpoints
+# nobody binds; stdin closes after 0.5 s.
+mkdir -p "$W/orphan"
+cat >"$W/orphan/plan.json" <<EOF
+{"coord": "ipc://$W/orphan/coord", "run_dir": "$W/orphan",
+ "nodes": [{"name": "src", "type": "synth_source", "replicas": 1, "hosts": ["local"],
+            "params": {"videos": "0", "level": "video", "classes": "20"}, "inputs": [],
+            "outputs": [[{"endpoints": ["ipc://$W/orphan/n1"], "edge": 0, "hwm": 8, "codec": 0}]]}]}
+EOF
+(sleep 0.5) | "$YT_BIN" node "$W/orphan/plan.json" src 0 2>"$W/orphan.err" &
+opid=$!
+gone=0
+for i in $(seq 1 300); do if ! kill -0 $opid 2>/dev/null; then gone=1; break; fi; sleep 0.1; done
+[ "$gone" -eq 1 ] || kill -KILL $opid 2>/dev/null
+wait $opid 2>/dev/null
+orc=$?
+expect "a replica with no coordinator exits when its control pipe ends (not stuck sending READY)" [ "$gone" -eq 1 ]
+expect "  ... with status 1, saying the coordinator went away (got $orc)" \
+    sh -c "[ $orc -eq 1 ] && grep -q 'the coordinator went away' '$W/orphan.err'"
+
 echo "test_graphs: $PASS passed, $FAILN failed"
 [ "$FAILN" -eq 0 ]

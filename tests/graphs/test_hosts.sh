@@ -153,7 +153,10 @@ UsePAM no
 PidFile $W/sshd.pid
 CONF
 "$SSHD" -f "$W/sshd_config" -E "$W/sshd.log"
-trap 'kill "$(cat "$W/sshd.pid" 2>/dev/null)" 2>/dev/null; cleanup' EXIT
+# on the way out, also whatever a failed check left: an ssh client still up
+# holds ctest's output pipe, and ctest would wait for it for ever
+trap 'pkill -KILL -f -- "-i $W/userkey" 2>/dev/null; pkill -KILL -f "^$YT_BIN node - " 2>/dev/null
+      kill "$(cat "$W/sshd.pid" 2>/dev/null)" 2>/dev/null; cleanup' EXIT
 export YT_FLOW_SSH="ssh -p $SPORT -i $W/userkey -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes"
 up=0
 for _ in $(seq 50); do $YT_FLOW_SSH 127.0.0.1 true 2>/dev/null && { up=1; break; }; sleep 0.2; done
