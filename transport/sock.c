@@ -77,6 +77,7 @@ static int setopt(yt_sock *s, int opt, const char *name, const void *v, size_t n
 }
 
 int yt_sock_set_linger(yt_sock *s, int ms, yt_err *err) {
+  if (!s) return YT_OK; /* as yt_sock_close: a teardown after a setup that stopped half-way */
   int v = ms < 0 ? -1 : ms;
   return setopt(s, ZMQ_LINGER, "ZMQ_LINGER", &v, sizeof v, err);
 }

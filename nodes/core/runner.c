@@ -381,6 +381,28 @@ static char *read_plan_stdin(yt_err *err) {
   return s;
 }
 
+/* Fields of the plan `run` wrote. A missing or mistyped one means a damaged
+ * plan, or `run` and this node from different yt8m-flow builds (a replica on
+ * another host runs that host's binary): an error naming the field, not a
+ * crash. */
+#define PLAN_HINT " (a damaged plan, or `run` and the node from different yt8m-flow builds?)"
+static const char *plan_str(const cJSON *o, const char *key, const char *where, yt_err *err) {
+  const cJSON *v = cJSON_GetObjectItem(o, key);
+  if (cJSON_IsString(v)) return v->valuestring;
+  yt_fail(err, YT_ECORRUPT, "plan: %s: \"%s\" is missing or not a string" PLAN_HINT, where, key);
+  return NULL;
+}
+
+static int plan_int(const cJSON *o, const char *key, const char *where, int lo, int hi, int *out, yt_err *err) {
+  const cJSON *v = cJSON_GetObjectItem(o, key);
+  if (cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi && v->valuedouble == (double)v->valueint) {
+    *out = v->valueint;
+    return YT_OK;
+  }
+  return yt_fail(err, YT_ECORRUPT, "plan: %s: \"%s\" is missing or not an integer in [%d, %d]" PLAN_HINT, where, key,
+                 lo, hi);
+}
+
 /* The host this replica was placed on ("local" = the coordinator's). */
 static const char *my_host(cJSON *plan, const char *name, int replica) {
   cJSON *it;
@@ -417,12 +439,16 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
     if (cJSON_IsString(nm) && !strcmp(nm->valuestring, name)) { me = it; break; }
   }
   if (!me) return yt_fail(err, YT_EUSAGE, "node '%s' is not in the plan", name);
-  const char *type = cJSON_GetObjectItem(me, "type")->valuestring;
+  const char *type = plan_str(me, "type", name, err);
+  if (!type) return err->code;
   const yt_node_def *def = yt_node_find(type);
   if (!def) return yt_fail(err, YT_EUSAGE, "unknown node type '%s'", type);
-  int replicas = cJSON_GetObjectItem(me, "replicas")->valueint;
+  int replicas, rc;
+  if ((rc = plan_int(me, "replicas", name, 1, 1024, &replicas, err))) return rc;
+  if (replica < 0 || replica >= replicas)
+    return yt_fail(err, YT_EUSAGE, "replica %d of node '%s', which has %d", replica, name, replicas);
   r->name = strdup(name);
-  int rc = yt_node_setup(&r->node, def, r->name, replica, replicas, err);
+  rc = yt_node_setup(&r->node, def, r->name, replica, replicas, err);
   if (rc) return rc;
   r->node.host = r;
   r->node.emit_fn = emit;
@@ -431,16 +457,22 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
   r->node.alloc_fn = alloc_frame;
   r->node.refs_fn = ref_readers;
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "params")) {
+    if (!it->string || !cJSON_IsString(it))
+      return yt_fail(err, YT_ECORRUPT, "plan: %s: a parameter is not \"name\": \"value\"" PLAN_HINT, name);
     if ((rc = yt_params_set(&r->node.params, it->string, it->valuestring, err))) return rc;
   }
   if ((rc = yt_params_complete(&r->node.params, err))) return rc;
   int p = 0;
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "inputs")) {
+    if (p >= YT_MAX_PADS) return yt_fail(err, YT_ECORRUPT, "plan: %s: more than %d inputs" PLAN_HINT, name, YT_MAX_PADS);
     const cJSON *ep = cJSON_GetArrayItem(cJSON_GetObjectItem(it, "bind"), replica);
     if (!cJSON_IsString(ep)) return yt_fail(err, YT_ECORRUPT, "the plan has no endpoint for input %d", p);
-    r->eos_expect[p] = cJSON_GetObjectItem(it, "eos")->valueint;
+    int hwm;
+    if ((rc = plan_int(it, "eos", name, 0, 1 << 20, &r->eos_expect[p], err)) ||
+        (rc = plan_int(it, "hwm", name, 1, 1000000, &hwm, err)))
+      return rc;
     if (r->eos_expect[p] > 0) r->node.inputs_connected |= 1u << p;
-    if ((rc = open_sock(r, &r->in[p], YT_PULL, ep->valuestring, 1, cJSON_GetObjectItem(it, "hwm")->valueint, err))) {
+    if ((rc = open_sock(r, &r->in[p], YT_PULL, ep->valuestring, 1, hwm, err))) {
       if (!strncmp(ep->valuestring, "tcp://", 6))
         snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), "%s",
                  " (another program or run may hold the port: pick others with `run --port-base N`)");
@@ -450,6 +482,7 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
   }
   p = 0;
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(me, "outputs")) {
+    if (p >= YT_MAX_PADS) return yt_fail(err, YT_ECORRUPT, "plan: %s: more than %d outputs" PLAN_HINT, name, YT_MAX_PADS);
     int ne = cJSON_GetArraySize(it), k = 0;
     r->out[p] = calloc((size_t)ne + 1, sizeof(out_edge));
     r->n_out[p] = ne;
@@ -458,15 +491,20 @@ static int setup(runner *r, cJSON *plan, const char *name, int replica, yt_err *
     cJSON_ArrayForEach(je, it) {
       out_edge *e = &r->out[p][k++];
       cJSON *eps = cJSON_GetObjectItem(je, "endpoints");
-      e->id = cJSON_GetObjectItem(je, "edge")->valueint;
-      e->codec = cJSON_GetObjectItem(je, "codec")->valueint;
-      int hwm = cJSON_GetObjectItem(je, "hwm")->valueint;
+      int hwm;
+      if ((rc = plan_int(je, "edge", name, 0, 1 << 20, &e->id, err)) ||
+          (rc = plan_int(je, "codec", name, YT_CODEC_NONE, YT_CODEC_ZSTD, &e->codec, err)) ||
+          (rc = plan_int(je, "hwm", name, 1, 1000000, &hwm, err)))
+        return rc;
       e->n = cJSON_GetArraySize(eps);
       e->socks = calloc((size_t)e->n + 1, sizeof *e->socks);
       /* start each producer replica at a different consumer, so small streams spread */
       e->next = e->n ? replica % e->n : 0;
       for (int i = 0; i < e->n; i++) {
-        const char *ep = cJSON_GetArrayItem(eps, i)->valuestring;
+        const cJSON *epi = cJSON_GetArrayItem(eps, i);
+        if (!cJSON_IsString(epi))
+          return yt_fail(err, YT_ECORRUPT, "plan: %s: output %d: an endpoint is not a string" PLAN_HINT, name, p);
+        const char *ep = epi->valuestring;
         if (strncmp(ep, "ipc://", 6)) r->remote_out = 1;
         if ((rc = open_sock(r, &e->socks[i], YT_PUSH, ep, 0, hwm, err))) return rc;
       }
@@ -592,11 +630,11 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
   int rc = plan ? YT_OK : (err.msg[0] ? err.code : yt_fail(&err, YT_ECORRUPT, "plan %s is not JSON", plan_path));
   if (!rc) {
     /* a replica on another host reports over tcp; one here over ipc */
-    const char *coord = cJSON_GetObjectItem(plan, "coord")->valuestring;
+    const char *coord = plan_str(plan, "coord", "the run", &err);
     const cJSON *ct = cJSON_GetObjectItem(plan, "coord_tcp");
-    if (cJSON_IsString(ct) && strcmp(my_host(plan, name, replica), "local")) coord = ct->valuestring;
+    if (coord && cJSON_IsString(ct) && strcmp(my_host(plan, name, replica), "local")) coord = ct->valuestring;
     read_curve(&r, plan);
-    rc = open_sock(&r, &r.coord, YT_PUSH, coord, 0, 1000, &err);
+    rc = coord ? open_sock(&r, &r.coord, YT_PUSH, coord, 0, 1000, &err) : err.code;
   }
   if (!rc) rc = setup(&r, plan, name, replica, &err);
   cJSON_Delete(plan);
@@ -616,14 +654,14 @@ int yt_runner_main(const char *plan_path, const char *name, int replica) {
     if (yt_poll(&it, 1, 1000, &err) < 0) break;
     read_control(&r);
   }
+  int reported = 0;
   if (rc && r.coord && !r.ctl_closed) {
     yt_err e2;
     char text[sizeof err.msg + 256];
     snprintf(text, sizeof text, "%s\t%s", name, err.msg); /* the coordinator relays it with the node's type */
-    send_simple(&r, YT_MSG_ERROR, replica, text, &e2);
-  } else if (rc) {
-    fprintf(stderr, "ERROR: node %s[%d]: %s\n", name, replica, err.msg);
+    reported = send_simple(&r, YT_MSG_ERROR, replica, text, &e2) == YT_OK;
   }
+  if (rc && !reported) fprintf(stderr, "ERROR: node %s[%d]: %s\n", name, replica, err.msg); /* no coordinator */
   if (r.node.def && r.node.def->fini) r.node.def->fini(&r.node); /* also after a failed init */
   if (r.node.def) yt_node_teardown(&r.node);
   teardown(&r, rc == YT_OK);

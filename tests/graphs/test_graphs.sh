@@ -209,5 +209,12 @@ expect "a replica with no coordinator exits when its control pipe ends (not stuc
 expect "  ... with status 1, saying the coordinator went away (got $orc)" \
     sh -c "[ $orc -eq 1 ] && grep -q 'the coordinator went away' '$W/orphan.err'"
 
+# a damaged plan (or one from another build, over ssh): an error naming the field, not a crash
+sed 's/"replicas": 1, //' "$W/orphan/plan.json" >"$W/orphan/damaged.json"
+"$YT_BIN" node "$W/orphan/damaged.json" src 0 </dev/null 2>"$W/damaged.err"
+drc=$?
+expect "a plan without \"replicas\": exit 1 (got $drc), naming the field" \
+    sh -c "[ $drc -eq 1 ] && grep -q 'plan: src: \"replicas\" is missing' '$W/damaged.err'"
+
 echo "test_graphs: $PASS passed, $FAILN failed"
 [ "$FAILN" -eq 0 ]
