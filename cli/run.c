@@ -355,6 +355,7 @@ static cJSON *node_extra(const coord *c, int node) {
     if (c->reps[i].node != node || !c->reps[i].stats) continue;
     cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(c->reps[i].stats, "extra")) {
+      if (!it->string || !cJSON_IsNumber(it)) continue; /* a node of another build: skip what we cannot read */
       cJSON *have = cJSON_GetObjectItem(x, it->string);
       if (have) cJSON_SetNumberValue(have, have->valuedouble + it->valuedouble);
       else cJSON_AddNumberToObject(x, it->string, it->valuedouble);
@@ -368,10 +369,11 @@ static double queue_depth(const coord *c, int node) {
   double sent = 0;
   for (int i = 0; i < c->n_reps; i++) {
     const cJSON *pair, *edges = c->reps[i].stats ? cJSON_GetObjectItem(c->reps[i].stats, "edges") : NULL;
-    cJSON_ArrayForEach(pair, edges) {
-      int e = cJSON_GetArrayItem(pair, 0)->valueint;
-      if (e >= 0 && (size_t)e < c->plan.n_edges && c->plan.edges[e].to == node)
-        sent += cJSON_GetArrayItem(pair, 1)->valuedouble;
+    cJSON_ArrayForEach(pair, edges) { /* [edge id, messages sent] */
+      const cJSON *id = cJSON_GetArrayItem(pair, 0), *n = cJSON_GetArrayItem(pair, 1);
+      if (!cJSON_IsNumber(id) || !cJSON_IsNumber(n)) continue;
+      int e = id->valueint;
+      if (e >= 0 && (size_t)e < c->plan.n_edges && c->plan.edges[e].to == node) sent += n->valuedouble;
     }
   }
   double q = sent - node_sum(c, node, "in_msgs");
