@@ -5,7 +5,8 @@
  * bytes a step. The build uses -ffp-contract=off and the AVX2 code calls mul
  * and add separately, so nothing fuses the multiply-add (an FMA would change
  * 157 of the 256 values); tests compare both against the table for every
- * byte and every alignment. */
+ * byte and every alignment. yt_dequantize_nt is the same with streaming
+ * stores (the batcher's float32 batches). */
 #include <stdint.h>
 #include <string.h>
 
@@ -83,18 +84,14 @@ void yt_dequantize(float *restrict out, const uint8_t *restrict q, size_t n) {
 }
 
 void yt_dequantize_nt(float *restrict out, const uint8_t *restrict q, size_t n) {
+  static void (*impl)(float *restrict, const uint8_t *restrict, size_t);
+  if (!impl) { /* the streaming twin of what yt_dequantize picks */
+    impl = pick_impl();
 #if defined(__x86_64__)
-  static int avx2 = -1;
-  if (avx2 < 0) {
-    __builtin_cpu_init();
-    avx2 = __builtin_cpu_supports("avx2");
-  }
-  if (avx2) {
-    dequantize_avx2_nt(out, q, n);
-    return;
-  }
+    if (impl == dequantize_avx2) impl = dequantize_avx2_nt;
 #endif
-  yt_dequantize(out, q, n);
+  }
+  impl(out, q, n);
 }
 
 void yt_dequantize_portable(float *out, const uint8_t *q, size_t n) { dequantize_scalar(out, q, n); }
