@@ -24,6 +24,7 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* Strict number parsing for flags; on failure prints a usage error. */
 int cli_long(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_u64(const char *cmd, const char *flag, const char *s, unsigned long long *out);
+int cli_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
 /* Writes s[n] as a JSON string (quotes included); bytes >= 0x80 that are not
  * valid UTF-8 come out as \u00XX. */
 void cli_json_string(FILE *f, const char *s, size_t n);

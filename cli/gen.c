@@ -44,6 +44,7 @@ static void help(FILE *f) {
           "  --zst            write zstd-compressed shards (.tfrecord.zst)\n"
           "  --signal LO,HI   share of class frames per video, uniform (default 0.05,0.3)\n"
           "  --confuser W     weight of class prototypes inside background topics (default 0.5)\n"
+          "  --noise SD       per-dimension std of the Gaussian noise on every frame (default 0.8)\n"
           "  The model is documented in docs/generator.md.\n");
 }
 
@@ -173,13 +174,14 @@ int cmd_gen(int argc, char **argv) {
       {"seed", required_argument, 0, 'x'},       {"min-frames", required_argument, 0, 'a'},
       {"max-frames", required_argument, 0, 'b'}, {"oracle-videos", required_argument, 0, 'r'},
       {"zst", no_argument, 0, 'z'},              {"confuser", required_argument, 0, 'c'},
-      {"signal", required_argument, 0, 'g'},              {"help", no_argument, 0, 'h'},
+      {"signal", required_argument, 0, 'g'},    {"noise", required_argument, 0, 'e'},
+      {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   long v;
   unsigned long long seed;
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "o:l:n:s:p:k:x:a:b:r:zc:g:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "o:l:n:s:p:k:x:a:b:r:zc:g:e:h", opts, NULL)) != -1) {
     switch (c) {
     case 'o': o.out = optarg; break;
     case 'l':
@@ -199,7 +201,8 @@ int cmd_gen(int argc, char **argv) {
     case 'b': if (cli_long("gen", "--max-frames", optarg, 1, 100000, &v)) return 2; o.p.max_frames = (int)v; break;
     case 'r': if (cli_long("gen", "--oracle-videos", optarg, 0, 1000000, &o.oracle_videos)) return 2; break;
     case 'z': o.compress = 1; break;
-    case 'c': o.p.confuser = strtod(optarg, NULL); break;
+    case 'c': if (cli_double("gen", "--confuser", optarg, 0, 1, &o.p.confuser)) return 2; break;
+    case 'e': if (cli_double("gen", "--noise", optarg, 0, 100, &o.p.noise_std)) return 2; break;
     case 'g':
       if (sscanf(optarg, "%lf,%lf", &o.p.signal_lo, &o.p.signal_hi) != 2) {
         cli_error("gen", "--signal expects LO,HI (fractions of class frames), got '%s'", optarg);

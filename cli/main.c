@@ -68,6 +68,18 @@ int cli_u64(const char *cmd, const char *flag, const char *s, unsigned long long
   return 0;
 }
 
+int cli_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = s ? strtod(s, &end) : 0;
+  if (!s || !*s || *end || errno || !(v >= lo && v <= hi)) { /* !(..) also refuses NaN */
+    cli_error(cmd, "%s expects a number in [%g, %g], got '%s'", flag, lo, hi, s ? s : "");
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n) {
   size_t k = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;

@@ -4,7 +4,7 @@
  *
  * Pads: no inputs; out "records": serialized Example (level = video) or
  * SequenceExample (level = frame) payloads, exactly the bytes `gen` writes for
- * the same (seed, split, classes, frames) and video index, message_records per
+ * the same (seed, split, classes, frames, signal, confuser, noise) and video index, message_records per
  * message. Every record is (shard 0, index = video index) in a shard named
  * "synth-SPLIT"; replica r of R makes the indices r, r+R, r+2R, ... < videos,
  * so replicas are disjoint and together complete whatever R is. No message
@@ -46,6 +46,10 @@ static const yt_param_def params[] = {
     {"seed", YT_P_INT, "1", YT_NORANGE, NULL, "generator seed: same seed, same videos"},
     {"min_frames", YT_P_INT, "60", 1, 100000, NULL, "fewest frames per video"},
     {"max_frames", YT_P_INT, "300", 1, 100000, NULL, "most frames per video"},
+    {"signal_lo", YT_P_FLOAT, "0.05", 0, 1, NULL, "fewest class frames, as a share of a video's frames (gen --signal LO,HI)"},
+    {"signal_hi", YT_P_FLOAT, "0.3", 0, 1, NULL, "most class frames, as a share of a video's frames"},
+    {"confuser", YT_P_FLOAT, "0.5", 0, 1, NULL, "weight of class prototypes inside background topics (gen --confuser)"},
+    {"noise", YT_P_FLOAT, "0.8", 0, 100, NULL, "per-dimension std of the noise on every frame (gen --noise)"},
     {"labels", YT_P_BOOL, "true", YT_NORANGE, NULL, "write labels (false: none, as a test split)"},
     {"message_records", YT_P_INT, "16", 1, 100000, NULL, "records per output message"},
 };
@@ -69,6 +73,10 @@ static int synth_init(yt_node *n, yt_err *err) {
   sp.seed = (uint64_t)yt_param_int(p, "seed");
   sp.min_frames = (int)yt_param_int(p, "min_frames");
   sp.max_frames = (int)yt_param_int(p, "max_frames");
+  sp.signal_lo = yt_param_float(p, "signal_lo");
+  sp.signal_hi = yt_param_float(p, "signal_hi");
+  sp.confuser = yt_param_float(p, "confuser");
+  sp.noise_std = yt_param_float(p, "noise");
   if (sp.min_frames > sp.max_frames)
     return yt_fail(err, YT_EUSAGE, "min_frames (%d) is larger than max_frames (%d)", sp.min_frames, sp.max_frames);
   int rc = yt_synth_new(&st->gen, &sp, err);

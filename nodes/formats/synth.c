@@ -101,6 +101,7 @@ int yt_synth_new(yt_synth **out, const yt_synth_params *p, yt_err *err) {
   if (p->confuser < 0 || p->confuser > 1) return yt_fail(err, YT_EUSAGE, "confuser weight must be in [0, 1], got %g", p->confuser);
   if (p->signal_lo < 0 || p->signal_hi > 1 || p->signal_lo > p->signal_hi)
     return yt_fail(err, YT_EUSAGE, "signal fractions must satisfy 0 <= lo <= hi <= 1, got %g,%g", p->signal_lo, p->signal_hi);
+  if (!(p->noise_std >= 0 && p->noise_std <= 100)) return yt_fail(err, YT_EUSAGE, "noise std must be in [0, 100], got %g", p->noise_std);
   if (p->topics < 1) return yt_fail(err, YT_EUSAGE, "topics must be >= 1");
   yt_synth *g = calloc(1, sizeof *g);
   if (!g) return yt_fail(err, YT_ENOMEM, "out of memory");

@@ -12,7 +12,7 @@
 #          [--iterations I] [--recal-steps R] [--bn-decay X] [--lstm-cells N] [--lstm-lr X]
 #          [--netvlad-cluster K] [--netvlad-hidden H] [--netvlad-lr X]
 #          [--variants "fll dbof dbof_recal dbof_nobn dbof_bn lstm netvlad netvlad_nointra"]
-#          [--stream] [--min-margin G] [--workdir DIR] [--keep]
+#          [--stream] [--noise SD] [--signal LO,HI] [--min-margin G] [--workdir DIR] [--keep]
 #
 # Rows (--variants):
 #   fll         FrameLevelLogisticModel, S steps
@@ -43,6 +43,9 @@
 # (train split, same seed, classes and frames; unbounded), so no video is seen
 # twice and S steps read S x B videos (the first --videos of them are the
 # train shards' videos, in order). The validate split stays held out.
+# --noise SD / --signal LO,HI: gen's frame noise (default 0.8) and share of
+# class frames (default 0.05,0.3), for train, validate and --stream alike
+# (docs/generator.md).
 # --min-margin G: exit 1 unless the best DBoF row's GAP exceeds FLL's by G.
 # Exit status non-zero when any run fails.
 set -euo pipefail
@@ -71,6 +74,8 @@ MIN_MARGIN=
 WORK=
 KEEP=0
 STREAM=0
+NOISE=0.8
+SIGNAL=0.05,0.3
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then BUILD=$1; shift; fi
 while [ $# -gt 0 ]; do
   case $1 in
@@ -96,6 +101,8 @@ while [ $# -gt 0 ]; do
     --workdir) WORK=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --stream) STREAM=1; shift ;;
+    --noise) NOISE=$2; shift 2 ;;
+    --signal) SIGNAL=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
@@ -116,13 +123,13 @@ T_ALL=$(date +%s.%N)
 
 echo "== frame-level models on gen's synthetic corpus =="
 echo "host: nproc=$(nproc); workdir $WORK"
-echo "data: $VIDEOS train videos ($SHARDS shards), $VAL_VIDEOS validate videos, $CLASSES classes, seed 1"
+echo "data: $VIDEOS train videos ($SHARDS shards), $VAL_VIDEOS validate videos, $CLASSES classes, seed 1, noise $NOISE, signal $SIGNAL"
 echo "training: $STEPS steps of batch $BATCH, base_learning_rate $LR; DBoF: cluster $CLUSTER, hidden $HIDDEN, iterations $ITER"
 rm -rf "$DATA"
 "$YT" gen --out "$DATA" --level frame --videos "$VIDEOS" --shards "$SHARDS" --split train --classes "$CLASSES" \
-    --min-frames "${FRAMES%,*}" --max-frames "${FRAMES#*,}" --seed 1 >"$WORK/gen.log" 2>&1 || { cat "$WORK/gen.log"; die "gen (train) failed"; }
+    --min-frames "${FRAMES%,*}" --max-frames "${FRAMES#*,}" --seed 1 --noise "$NOISE" --signal "$SIGNAL" >"$WORK/gen.log" 2>&1 || { cat "$WORK/gen.log"; die "gen (train) failed"; }
 "$YT" gen --out "$DATA" --level frame --videos "$VAL_VIDEOS" --shards 2 --split validate --classes "$CLASSES" \
-    --min-frames "${FRAMES%,*}" --max-frames "${FRAMES#*,}" --seed 1 >>"$WORK/gen.log" 2>&1 || { cat "$WORK/gen.log"; die "gen (validate) failed"; }
+    --min-frames "${FRAMES%,*}" --max-frames "${FRAMES#*,}" --seed 1 --noise "$NOISE" --signal "$SIGNAL" >>"$WORK/gen.log" 2>&1 || { cat "$WORK/gen.log"; die "gen (validate) failed"; }
 TRAIN="$DATA/train*.tfrecord"
 TRAIN0="$DATA/train0000.tfrecord"
 VAL="$DATA/validate*.tfrecord"
@@ -133,12 +140,13 @@ if [ "$STREAM" = 1 ]; then
   GRAPHS=$WORK/graphs
   mkdir -p "$GRAPHS"
   for g in train_frame_logistic train_frame_dbof train_frame_lstm train_netvlad_small; do
-    "$PY" - "$ROOT/graphs/$g.flow" "$GRAPHS/$g.flow" "${FRAMES%,*}" "${FRAMES#*,}" <<'PYEOF' || die "cannot make the streaming $g.flow"
+    "$PY" - "$ROOT/graphs/$g.flow" "$GRAPHS/$g.flow" "${FRAMES%,*}" "${FRAMES#*,}" "$NOISE" "${SIGNAL%,*}" "${SIGNAL#*,}" <<'PYEOF' || die "cannot make the streaming $g.flow"
 import re, sys
-src, dst, lo, hi = sys.argv[1:5]
+src, dst, lo, hi, noise, slo, shi = sys.argv[1:8]
 s = open(src).read()
 node = ('node read : synth_source { videos = 0; level = frame; split = "train"; classes = ${num_classes}\n'
-        '                          min_frames = %s; max_frames = %s; seed = 1 }' % (lo, hi))
+        '                          min_frames = %s; max_frames = %s; seed = 1\n'
+        '                          noise = %s; signal_lo = %s; signal_hi = %s }' % (lo, hi, noise, slo, shi))
 # the reader's block, whose values may hold ${...}
 t, n = re.subn(r'node read\s*:\s*tfrecord_reader\s*\{(?:[^{}]|\$\{[^}]*\})*\}', lambda m: node, s, count=1)
 if n != 1:

@@ -691,11 +691,14 @@ static void test_batcher_dequantizes(void) {
 
 /* ---- synth_source --------------------------------------------------------- */
 
-/* Checks every record of h's output against the generator; marks seen[index]. */
-static int check_synth(yt_harness *h, bool frame_level, bool labels, int *seen, size_t n_seen) {
+/* Checks every record of h's output against the generator with parameters sp
+ * (NULL: the defaults with classes 100, seed 9, 5..12 frames); marks seen[index]. */
+static int check_synth_with(yt_harness *h, const yt_synth_params *sp_in, bool frame_level, bool labels, int *seen,
+                            size_t n_seen) {
   yt_synth_params sp;
   yt_synth_defaults(&sp);
   sp.classes = 100, sp.seed = 9, sp.min_frames = 5, sp.max_frames = 12;
+  if (sp_in) sp = *sp_in;
   yt_synth *g;
   yt_err err = {0};
   if (yt_synth_new(&g, &sp, &err)) { CHECK(0, "%s", err.msg); return 0; }
@@ -730,6 +733,10 @@ static int check_synth(yt_harness *h, bool frame_level, bool labels, int *seen, 
   yt_synth_video_free(&v);
   yt_synth_free(g);
   return total;
+}
+
+static int check_synth(yt_harness *h, bool frame_level, bool labels, int *seen, size_t n_seen) {
+  return check_synth_with(h, NULL, frame_level, labels, seen, n_seen);
 }
 
 static void test_synth(void) {
@@ -793,9 +800,45 @@ static void test_synth(void) {
   }
   yt_harness_close(&h);
 
+  /* gen's difficulty knobs: the same bytes as the generator with those parameters,
+   * and not the defaults' bytes */
+  const char *pk[] = {"videos=5", "classes=100", "seed=9", "min_frames=5", "max_frames=12", "signal_lo=0.5",
+                      "signal_hi=0.6", "confuser=0.2", "noise=0.3", NULL};
+  if (!open_node(&h, "synth_source", pk)) {
+    CHECK(yt_harness_run(&h, 0, &err) == YT_OK, "%s", err.msg);
+    yt_synth_params sp;
+    yt_synth_defaults(&sp);
+    sp.classes = 100, sp.seed = 9, sp.min_frames = 5, sp.max_frames = 12;
+    sp.signal_lo = 0.5, sp.signal_hi = 0.6, sp.confuser = 0.2, sp.noise_std = 0.3;
+    memset(seen, 0, sizeof seen);
+    CHECK(check_synth_with(&h, &sp, true, true, seen, 64) == 5, "signal/confuser/noise: 5 records as the generator's");
+    yt_records in;
+    if (h.n_out[0] && !yt_records_decode(&in, &h.out[0][0], &err)) {
+      yt_synth *g = NULL;
+      yt_synth_video v = {0};
+      uint8_t *buf = NULL;
+      size_t len = 0;
+      yt_synth_defaults(&sp);
+      sp.classes = 100, sp.seed = 9, sp.min_frames = 5, sp.max_frames = 12;
+      if (!yt_synth_new(&g, &sp, &err) && !yt_synth_video_make(g, "train", in.index[0], &v, &err) &&
+          !yt_synth_encode(&v, true, true, &buf, &len, &err))
+        CHECK(len != in.len[0] || memcmp(buf, in.data, len), "noise = 0.3 must change the bytes");
+      free(buf);
+      yt_synth_video_free(&v);
+      yt_synth_free(g);
+    }
+  }
+  yt_harness_close(&h);
+
   const char *bad[] = {"min_frames=50", "max_frames=10", NULL};
   CHECK(yt_harness_open(&h, "synth_source", bad, &err) < 0, "min_frames > max_frames must fail");
   CHECK_CONTAINS(err.msg, "min_frames");
+  const char *bad2[] = {"signal_lo=0.4", "signal_hi=0.2", NULL};
+  CHECK(yt_harness_open(&h, "synth_source", bad2, &err) < 0, "signal_lo > signal_hi must fail");
+  CHECK_CONTAINS(err.msg, "signal");
+  const char *bad3[] = {"noise=-1", NULL};
+  CHECK(yt_harness_open(&h, "synth_source", bad3, &err) < 0, "noise = -1 must fail");
+  CHECK_CONTAINS(err.msg, "noise");
 }
 
 static long max_rss_kb(void) {

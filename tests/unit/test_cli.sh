@@ -393,6 +393,10 @@ usage_case dump-format-xml dump --format xml "$W/nonexistent.tfrecord"
 usage_case gen-no-out gen --level video --videos 3
 usage_case gen-level-bogus gen --out "$W/d_bogus" --level bogus --videos 3
 usage_case gen-videos-negative gen --out "$W/d_neg" --level video --videos -3
+usage_case gen-noise-negative gen --out "$W/d_nn" --level video --videos 3 --noise -0.1
+usage_case gen-noise-word gen --out "$W/d_nw" --level video --videos 3 --noise loud
+usage_case gen-confuser-over-1 gen --out "$W/d_c2" --level video --videos 3 --confuser 2
+usage_case gen-confuser-trailing gen --out "$W/d_ct" --level video --videos 3 --confuser 0.5x
 
 run_yt d_missing dump "$W/no/such/file.tfrecord"
 rc=$(rc_of d_missing)
@@ -428,6 +432,18 @@ for f in train0000.tfrecord train0001.tfrecord; do
     [ -s "$W/f8/$f" ] || { differ=0; detail+="$f missing or empty for seed 8; "; }
 done
 if [ $differ -eq 1 ]; then ok "e.other-seed-differs"; else bad "e.other-seed-differs" "$detail"; fi
+
+# --noise: other frames, recorded in generator.json
+run_yt e4 gen --out "$W/f7n" "${GEN_FRAME[@]}" --seed 7 --noise 0.3
+expect_rc "e.gen-noise-exit" 0 "$(rc_of e4)" "$(err_of e4)"
+if cmp -s "$W/f7a/train0000.tfrecord" "$W/f7n/train0000.tfrecord"; then
+    bad "e.gen-noise-differs" "--noise 0.3 wrote the same train0000.tfrecord as the default 0.8"
+elif ! "$YT_PYTHON" -c 'import json,sys; g=json.load(open(sys.argv[1])); sys.exit(0 if abs(g["generator"]["noise_std"] - 0.3) < 1e-12 else 1)' \
+        "$W/f7n/generator.json" 2>/dev/null; then
+    bad "e.gen-noise-differs" "generator.json does not record noise_std 0.3: $(head -c 600 "$W/f7n/generator.json")"
+else
+    ok "e.gen-noise-differs"
+fi
 
 # --------------------------------------------------------------------------
 # f. gen video level, validate then test split into one directory
