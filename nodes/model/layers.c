@@ -105,10 +105,11 @@ void yt_matmul_backward(float *dx, float *dw, float *dbias, const float *dout, c
 
 /* ---- activations ---------------------------------------------------------- */
 
-typedef struct {
+typedef struct { /* rows of K values; backward: out = dx, x = the forward's input or output */
   float *out;
   const float *x;
   int K;
+  const float *dout;
 } rows_job;
 
 /* 1 / (1 + e^-x); four at a time with vmath.h's exp (within 4 ulp of libm's sigmoid),
@@ -132,7 +133,7 @@ static void sigmoid_range(void *ctx, size_t lo, size_t hi) {
 
 // x, out (n)
 void yt_sigmoid_forward(float *out, const float *x, size_t n) {
-  rows_job j = {out, x, 1};
+  rows_job j = {.out = out, .x = x, .K = 1};
   yt_parallel_for(n, 16, PAR_ELEMS, sigmoid_range, &j);
 }
 
@@ -188,15 +189,16 @@ static void softmax_range(void *ctx, size_t lo, size_t hi) { /* rows lo..hi-1 */
 // x, out (N,K)
 void yt_softmax_forward(float *out, const float *x, int N, int K) {
   if (N <= 0 || K <= 0) return;
-  rows_job j = {out, x, K};
+  rows_job j = {.out = out, .x = x, .K = K};
   yt_parallel_for((size_t)N, 1, PAR_ELEMS / K + 1, softmax_range, &j);
 }
 
-// dout, out, dx (N,K)
-void yt_softmax_backward(float *dx, const float *dout, const float *out, int N, int K) {
-  for (int n = 0; n < N; n++) {
-    const float *d = dout + (size_t)n * K, *o = out + (size_t)n * K;
-    float *g = dx + (size_t)n * K;
+static void softmax_backward_range(void *ctx, size_t lo, size_t hi) { /* rows lo..hi-1 */
+  const rows_job *j = ctx; /* out = dx, x = the softmax's output */
+  int K = j->K;
+  for (size_t n = lo; n < hi; n++) {
+    const float *d = j->dout + n * K, *o = j->x + n * K;
+    float *g = j->out + n * K;
     double dot = 0;
     for (int k = 0; k < K; k++) dot += (double)d[k] * o[k];
     float fdot = (float)dot;
@@ -204,17 +206,36 @@ void yt_softmax_backward(float *dx, const float *dout, const float *out, int N, 
   }
 }
 
+// dout, out, dx (N,K)
+void yt_softmax_backward(float *dx, const float *dout, const float *out, int N, int K) {
+  if (N <= 0 || K <= 0) return;
+  rows_job j = {.out = dx, .x = out, .K = K, .dout = dout};
+  yt_parallel_for((size_t)N, 1, PAR_ELEMS / K + 1, softmax_backward_range, &j);
+}
+
 /* ---- batch norm ----------------------------------------------------------- */
 
-// x, out (N,C)  gamma, beta, mean, rstd, moving_mean, moving_var (C)
-void yt_batchnorm_forward(float *out, float *mean, float *rstd, float *moving_mean, float *moving_var,
-                          const float *x, const float *gamma, const float *beta, int N, int C, int training,
-                          float decay) {
-  const float momentum = (float)(1.0 - (double)decay); /* tf: convert_to_tensor(1.0 - decay) */
-  for (int c0 = 0; c0 < C; c0 += COLS) {
-    int cn = imin(COLS, C - c0);
+/* Batch norm runs on the pool by column slices (multiples of 16 columns): each
+ * column's sums run over the rows in order, as in one thread, so the bits do
+ * not depend on the slicing. */
+typedef struct {
+  float *out, *mean, *rstd, *moving_mean, *moving_var;
+  float *dx, *dgamma, *dbeta;
+  const float *x, *dout, *gamma, *beta, *cmean, *crstd;
+  int N, C, training;
+  float momentum;
+} bn_job;
+
+static void bn_forward_range(void *ctx, size_t lo, size_t hi) { /* columns lo..hi-1 */
+  const bn_job *b = ctx;
+  const float *x = b->x, *gamma = b->gamma, *beta = b->beta;
+  float *out = b->out, *mean = b->mean, *rstd = b->rstd, *moving_mean = b->moving_mean,
+        *moving_var = b->moving_var;
+  int N = b->N, C = b->C;
+  for (int c0 = (int)lo; c0 < (int)hi; c0 += COLS) {
+    int cn = imin(COLS, (int)hi - c0);
     float scale[COLS], shift[COLS]; /* out = (x - shift) * scale + beta */
-    if (training) {
+    if (b->training) {
       /* one pass: sum and sum of squares in double (float data: the
        * cancellation in E[x^2] - E[x]^2 costs nothing at double precision) */
       double s[COLS] = {0}, q[COLS] = {0};
@@ -235,10 +256,10 @@ void yt_batchnorm_forward(float *out, float *mean, float *rstd, float *moving_me
         rstd[c] = (float)(1.0 / sqrt(var + YT_BN_EPS));
         shift[j] = mean[c];
         scale[j] = rstd[c] * gamma[c];
-        if (moving_mean) moving_mean[c] -= (moving_mean[c] - mean[c]) * momentum;
+        if (moving_mean) moving_mean[c] -= (moving_mean[c] - mean[c]) * b->momentum;
         if (moving_var) {
           float unbiased = (float)(N > 1 ? q[j] / (N - 1) : var);
-          moving_var[c] -= (moving_var[c] - unbiased) * momentum;
+          moving_var[c] -= (moving_var[c] - unbiased) * b->momentum;
         }
       }
     } else {
@@ -256,12 +277,24 @@ void yt_batchnorm_forward(float *out, float *mean, float *rstd, float *moving_me
   }
 }
 
-// dout, x, dx (N,C)  mean, rstd, gamma, dgamma, dbeta (C)
-void yt_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
-                           const float *mean, const float *rstd, const float *gamma, int N, int C) {
-  if (N <= 0) return;
-  for (int c0 = 0; c0 < C; c0 += COLS) {
-    int cn = imin(COLS, C - c0);
+// x, out (N,C)  gamma, beta, mean, rstd, moving_mean, moving_var (C)
+void yt_batchnorm_forward(float *out, float *mean, float *rstd, float *moving_mean, float *moving_var,
+                          const float *x, const float *gamma, const float *beta, int N, int C, int training,
+                          float decay) {
+  if (C <= 0) return;
+  bn_job j = {.out = out, .mean = mean, .rstd = rstd, .moving_mean = moving_mean, .moving_var = moving_var,
+              .x = x, .gamma = gamma, .beta = beta, .N = N, .C = C, .training = training,
+              .momentum = (float)(1.0 - (double)decay)}; /* tf: convert_to_tensor(1.0 - decay) */
+  yt_parallel_for((size_t)C, 16, PAR_ELEMS / ((size_t)N + 1) + 1, bn_forward_range, &j);
+}
+
+static void bn_backward_range(void *ctx, size_t lo, size_t hi) { /* columns lo..hi-1 */
+  const bn_job *b = ctx;
+  const float *x = b->x, *dout = b->dout, *mean = b->cmean, *rstd = b->crstd, *gamma = b->gamma;
+  float *dx = b->dx, *dgamma = b->dgamma, *dbeta = b->dbeta;
+  int N = b->N, C = b->C;
+  for (int c0 = (int)lo; c0 < (int)hi; c0 += COLS) {
+    int cn = imin(COLS, (int)hi - c0);
     double sdy[COLS] = {0}, sdyx[COLS] = {0};
     for (int n = 0; n < N; n++) {
       const float *r = x + (size_t)n * C + c0, *d = dout + (size_t)n * C + c0;
@@ -293,6 +326,15 @@ void yt_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *
   }
 }
 
+// dout, x, dx (N,C)  mean, rstd, gamma, dgamma, dbeta (C)
+void yt_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                           const float *mean, const float *rstd, const float *gamma, int N, int C) {
+  if (N <= 0 || C <= 0) return;
+  bn_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .x = x, .dout = dout, .cmean = mean, .crstd = rstd,
+              .gamma = gamma, .N = N, .C = C};
+  yt_parallel_for((size_t)C, 16, PAR_ELEMS / (size_t)N + 1, bn_backward_range, &j);
+}
+
 /* ---- l2 normalization ------------------------------------------------------ */
 
 static double sumsq(const float *x, int D) {
@@ -301,22 +343,31 @@ static double sumsq(const float *x, int D) {
   return s;
 }
 
-// x, out (N,D)
-void yt_l2norm_forward(float *out, const float *x, int N, int D) {
-  for (int n = 0; n < N; n++) {
-    const float *r = x + (size_t)n * D;
-    float *o = out + (size_t)n * D;
+static void l2norm_forward_range(void *ctx, size_t lo, size_t hi) { /* rows lo..hi-1 */
+  const rows_job *j = ctx;
+  int D = j->K;
+  for (size_t n = lo; n < hi; n++) {
+    const float *r = j->x + n * D;
+    float *o = j->out + n * D;
     double s = sumsq(r, D);
     float inv = (float)(1.0 / sqrt(s > YT_L2NORM_EPS ? s : YT_L2NORM_EPS));
     for (int d = 0; d < D; d++) o[d] = r[d] * inv;
   }
 }
 
-// dout, x, dx (N,D)
-void yt_l2norm_backward(float *dx, const float *dout, const float *x, int N, int D) {
-  for (int n = 0; n < N; n++) {
-    const float *r = x + (size_t)n * D, *g = dout + (size_t)n * D;
-    float *o = dx + (size_t)n * D;
+// x, out (N,D)
+void yt_l2norm_forward(float *out, const float *x, int N, int D) {
+  if (N <= 0 || D <= 0) return;
+  rows_job j = {.out = out, .x = x, .K = D};
+  yt_parallel_for((size_t)N, 1, PAR_ELEMS / (size_t)D + 1, l2norm_forward_range, &j);
+}
+
+static void l2norm_backward_range(void *ctx, size_t lo, size_t hi) { /* rows lo..hi-1 */
+  const rows_job *j = ctx;
+  int D = j->K;
+  for (size_t n = lo; n < hi; n++) {
+    const float *r = j->x + n * D, *g = j->dout + n * D;
+    float *o = j->out + n * D;
     double s = sumsq(r, D);
     double inv = 1.0 / sqrt(s > YT_L2NORM_EPS ? s : YT_L2NORM_EPS);
     float c = 0.0f; /* r^3 sum(dout x): the part through the norm (none under the floor) */
@@ -328,6 +379,13 @@ void yt_l2norm_backward(float *dx, const float *dout, const float *x, int N, int
     float fi = (float)inv;
     for (int d = 0; d < D; d++) o[d] += fi * g[d] - r[d] * c;
   }
+}
+
+// dout, x, dx (N,D)
+void yt_l2norm_backward(float *dx, const float *dout, const float *x, int N, int D) {
+  if (N <= 0 || D <= 0) return;
+  rows_job j = {.out = dx, .x = x, .K = D, .dout = dout};
+  yt_parallel_for((size_t)N, 1, PAR_ELEMS / (size_t)D + 1, l2norm_backward_range, &j);
 }
 
 /* ---- pooling over frames ---------------------------------------------------- */

@@ -2,7 +2,9 @@
  * column sums of squares) run in double as layers.c does; the per-video
  * products aT x, x dv and a dvT are OpenBLAS sgemm calls. Column reductions
  * walk rows in blocks of COLS columns, reading memory in row order without a
- * heap scratch. */
+ * heap scratch. Loops over videos or rows run on the CPU backend's pool
+ * (backend/cpu/parallel.h); each sum keeps its order, so the bits do not
+ * depend on the number of threads. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
 #endif
@@ -24,34 +26,66 @@ static int imin(int a, int b) {
 
 /* ---- frames and columns ------------------------------------------------------ */
 
+/* Copies by rows on the pool (memory-bound; the bits do not depend on the slicing). */
+enum { PAR_ELEMS = 1 << 15 };
+
+typedef struct {
+  float *out;
+  const float *x;
+  const int32_t *idx;
+  int S, F, W, ldo, ldx;
+} copy_job;
+
+static void gather_range(void *ctx, size_t lo, size_t hi) { /* output rows lo..hi-1 */
+  const copy_job *j = ctx;
+  for (size_t i = lo; i < hi; i++) {
+    size_t b = i / (size_t)j->S;
+    memcpy(j->out + i * j->W, j->x + (b * j->F + j->idx[i]) * j->W, (size_t)j->W * sizeof *j->out);
+  }
+}
+
 // x (B,F,D)  idx (B,S)  out (B*S,D)
 void yt_gather_frames(float *out, const float *x, const int32_t *idx, int B, int S, int F, int D) {
-  for (int b = 0; b < B; b++)
-    for (int s = 0; s < S; s++)
-      memcpy(out + ((size_t)b * S + s) * D, x + ((size_t)b * F + idx[(size_t)b * S + s]) * D,
-             (size_t)D * sizeof *out);
+  if (B <= 0 || S <= 0 || D <= 0) return;
+  copy_job j = {.out = out, .x = x, .idx = idx, .S = S, .F = F, .W = D};
+  yt_parallel_for((size_t)B * S, 1, PAR_ELEMS / (size_t)D + 1, gather_range, &j);
+}
+
+static void cols_forward_range(void *ctx, size_t lo, size_t hi) {
+  const copy_job *j = ctx;
+  for (size_t n = lo; n < hi; n++)
+    memcpy(j->out + n * j->ldo, j->x + n * j->ldx, (size_t)j->W * sizeof *j->out);
 }
 
 // x (N, ldx)  out (N, ldo)
 void yt_cols_forward(float *out, const float *x, int N, int W, int ldo, int ldx) {
-  for (int n = 0; n < N; n++) memcpy(out + (size_t)n * ldo, x + (size_t)n * ldx, (size_t)W * sizeof *out);
+  if (N <= 0 || W <= 0) return;
+  copy_job j = {.out = out, .x = x, .W = W, .ldo = ldo, .ldx = ldx};
+  yt_parallel_for((size_t)N, 1, PAR_ELEMS / (size_t)W + 1, cols_forward_range, &j);
+}
+
+static void cols_backward_range(void *ctx, size_t lo, size_t hi) {
+  const copy_job *j = ctx; /* out = dx (N, ldx), x = dout (N, ldo) */
+  for (size_t n = lo; n < hi; n++) {
+    float *g = j->out + n * j->ldx;
+    const float *d = j->x + n * j->ldo;
+    for (int k = 0; k < j->W; k++) g[k] += d[k];
+  }
 }
 
 // dout (N, ldo)  dx (N, ldx)
 void yt_cols_backward(float *dx, const float *dout, int N, int W, int ldo, int ldx) {
-  for (int n = 0; n < N; n++) {
-    float *g = dx + (size_t)n * ldx;
-    const float *d = dout + (size_t)n * ldo;
-    for (int j = 0; j < W; j++) g[j] += d[j];
-  }
+  if (N <= 0 || W <= 0) return;
+  copy_job j = {.out = dx, .x = dout, .W = W, .ldo = ldo, .ldx = ldx};
+  yt_parallel_for((size_t)N, 1, PAR_ELEMS / (size_t)W + 1, cols_backward_range, &j);
 }
 
 /* ---- VLAD aggregation ----------------------------------------------------------- */
 
 typedef struct {
-  float *v, *asum, *da, *dx;
-  const float *a, *x, *c, *dv;
-  int S, D, K;
+  float *v, *asum, *da, *dx, *dc;
+  const float *a, *x, *c, *dv, *asum_c;
+  int S, D, K, B;
 } vlad_job;
 
 static void vlad_forward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
@@ -128,6 +162,19 @@ static void vlad_backward_range(void *ctx, size_t lo, size_t hi) { /* videos lo.
   }
 }
 
+static void vlad_dc_range(void *ctx, size_t lo, size_t hi) { /* rows d lo..hi-1 of dc, summed over b in order */
+  const vlad_job *j = ctx;
+  int K = j->K, D = j->D;
+  for (int b = 0; b < j->B; b++) {
+    const float *sb = j->asum_c + (size_t)b * K, *gb = j->dv + (size_t)b * D * K;
+    for (size_t d = lo; d < hi; d++) {
+      float *r = j->dc + d * K;
+      const float *g = gb + d * K;
+      for (int k = 0; k < K; k++) r[k] -= sb[k] * g[k];
+    }
+  }
+}
+
 // dv (B,D,K)  a, da (B,S,K)  x, dx (B,S,D)  c, dc (D,K)  asum (B,K)
 void yt_vlad_backward(float *da, float *dx, float *dc, const float *dv, const float *a, const float *x,
                       const float *c, const float *asum, int B, int S, int D, int K) {
@@ -136,14 +183,8 @@ void yt_vlad_backward(float *da, float *dx, float *dc, const float *dv, const fl
   vlad_job j = {.da = da, .dx = dx, .a = a, .x = x, .c = c, .dv = dv, .S = S, .D = D, .K = K};
   if (da || dx) yt_parallel_for((size_t)B, 1, 1, vlad_backward_range, &j);
   if (!dc || !c) return;
-  for (int b = 0; b < B; b++) {
-    const float *sb = asum + (size_t)b * K, *gb = dv + (size_t)b * D * K;
-    for (int d = 0; d < D; d++) {
-      float *r = dc + (size_t)d * K;
-      const float *g = gb + (size_t)d * K;
-      for (int k = 0; k < K; k++) r[k] -= sb[k] * g[k];
-    }
-  }
+  j.dc = dc, j.asum_c = asum, j.B = B;
+  yt_parallel_for((size_t)D, 1, PAR_ELEMS / ((size_t)B * K) + 1, vlad_dc_range, &j);
 }
 
 /* ---- intra-normalization ------------------------------------------------------------ */
@@ -157,11 +198,19 @@ static void colsumsq(double *s, const float *x, int D, int K, int k0, int kn) {
   }
 }
 
-// x, out (B,D,K)
-void yt_l2norm_cols_forward(float *out, const float *x, int B, int D, int K) {
-  for (int b = 0; b < B; b++) {
-    const float *xb = x + (size_t)b * D * K;
-    float *ob = out + (size_t)b * D * K;
+/* Videos run on the pool (independent; the bits do not depend on the slicing). */
+typedef struct {
+  float *out;
+  const float *x, *dout;
+  int D, K;
+} cols_norm_job;
+
+static void l2norm_cols_forward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const cols_norm_job *jb = ctx;
+  int D = jb->D, K = jb->K;
+  for (size_t b = lo; b < hi; b++) {
+    const float *xb = jb->x + b * D * K;
+    float *ob = jb->out + b * D * K;
     for (int k0 = 0; k0 < K; k0 += COLS) {
       int kn = imin(COLS, K - k0);
       double s[COLS];
@@ -177,11 +226,19 @@ void yt_l2norm_cols_forward(float *out, const float *x, int B, int D, int K) {
   }
 }
 
-// dout, x, dx (B,D,K)
-void yt_l2norm_cols_backward(float *dx, const float *dout, const float *x, int B, int D, int K) {
-  for (int b = 0; b < B; b++) {
-    const float *xb = x + (size_t)b * D * K, *gb = dout + (size_t)b * D * K;
-    float *ob = dx + (size_t)b * D * K;
+// x, out (B,D,K)
+void yt_l2norm_cols_forward(float *out, const float *x, int B, int D, int K) {
+  if (B <= 0 || D <= 0 || K <= 0) return;
+  cols_norm_job j = {.out = out, .x = x, .D = D, .K = K};
+  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)D * K) + 1, l2norm_cols_forward_range, &j);
+}
+
+static void l2norm_cols_backward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const cols_norm_job *jb = ctx;
+  int D = jb->D, K = jb->K;
+  for (size_t b = lo; b < hi; b++) {
+    const float *xb = jb->x + b * D * K, *gb = jb->dout + b * D * K;
+    float *ob = jb->out + b * D * K;
     for (int k0 = 0; k0 < K; k0 += COLS) {
       int kn = imin(COLS, K - k0);
       double s[COLS], dot[COLS] = {0};
@@ -203,6 +260,13 @@ void yt_l2norm_cols_backward(float *dx, const float *dout, const float *x, int B
       }
     }
   }
+}
+
+// dout, x, dx (B,D,K)
+void yt_l2norm_cols_backward(float *dx, const float *dout, const float *x, int B, int D, int K) {
+  if (B <= 0 || D <= 0 || K <= 0) return;
+  cols_norm_job j = {.out = dx, .x = x, .dout = dout, .D = D, .K = K};
+  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)D * K) + 1, l2norm_cols_backward_range, &j);
 }
 
 /* ---- gating ------------------------------------------------------------------------------ */

@@ -1,7 +1,9 @@
 /* bench_flops.c: CPU training throughput of the models, in examples/s and in
  * GFLOP/s as a fraction of OpenBLAS sgemm's peak measured in the same run.
  *
- *   bench_flops [--repeat 3] [--steps 5] [--quick]   (--quick: no default-size DBoF)
+ *   bench_flops [--repeat 3] [--steps 5] [--quick] [--only MODEL]
+ *   (--quick: no default-size DBoF; --only: the configurations whose model type
+ *   is MODEL, e.g. NetVLADModelLF, for a profiler)
  *
  * Peak: the best median sgemm (C = A B, 2 m n k flops) over squares of n =
  * 512 .. 3072 and each model's widest gemm shape, with the threads OpenBLAS
@@ -125,18 +127,42 @@ static int train_rate(const bench_model *bm, int steps, int repeat, double *rate
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows as it comes, also into a file */
   int repeat = 3, steps = 5, quick = 0;
+  const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--quick")) quick = 1;
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else {
-      fprintf(stderr, "usage: bench_flops [--repeat 3] [--steps 5] [--quick]\n");
+      fprintf(stderr, "usage: bench_flops [--repeat 3] [--steps 5] [--quick] [--only MODEL]\n");
       return 2;
     }
   }
   if (repeat < 1 || steps < 1) {
     fprintf(stderr, "bench_flops: --repeat and --steps must be >= 1\n");
     return 2;
+  }
+  bench_model models[] = {
+      {"MoeModel (video, C 3862, M 2)", "MoeModel", 0, 128, 3862, 0, 0, 0},
+      {"LogisticModel (video, C 3862)", "LogisticModel", 0, 128, 3862, 0, 0, 0},
+      {"DbofModel small (K 1024, H 512)", "DbofModel", 1, 128, 3862, 1024, 512, 30},
+      {"DbofModel default (K 8192, H 1024)", "DbofModel", 1, 128, 3862, 8192, 1024, 30},
+      {"NetVLADModelLF small (K 32, H 256)", "NetVLADModelLF", 1, 128, 3862, 32, 256, 30},
+      {"LstmModel small (1 x 128 cells)", "LstmModel", 1, 128, 3862, 1, 128, 0},
+  };
+  /* --quick: the first three and NetVLAD small; --only: those of one model type */
+  int order[] = {0, 1, 2, 4, 3, 5};
+  int n_models = quick ? 4 : 6;
+  if (only) {
+    int n = 0;
+    for (int j = 0; j < n_models; j++)
+      if (!strcmp(models[order[j]].model, only)) order[n++] = order[j];
+    if (!n) {
+      fprintf(stderr, "bench_flops: --only %s: no such model (MoeModel, LogisticModel, DbofModel, NetVLADModelLF, "
+                      "LstmModel)\n", only);
+      return 2;
+    }
+    n_models = n;
   }
   printf("== OpenBLAS sgemm (%s, %d threads), C = A B, median of %d ==\n", openblas_get_config(),
          openblas_get_num_threads(), repeat);
@@ -147,17 +173,6 @@ int main(int argc, char **argv) {
     printf("  n = %4d: %7.1f GFLOP/s\n", sizes[i], g);
     if (g > peak) peak = g;
   }
-  bench_model models[] = {
-      {"MoeModel (video, C 3862, M 2)", "MoeModel", 0, 128, 3862, 0, 0, 0},
-      {"LogisticModel (video, C 3862)", "LogisticModel", 0, 128, 3862, 0, 0, 0},
-      {"DbofModel small (K 1024, H 512)", "DbofModel", 1, 128, 3862, 1024, 512, 30},
-      {"DbofModel default (K 8192, H 1024)", "DbofModel", 1, 128, 3862, 8192, 1024, 30},
-      {"NetVLADModelLF small (K 32, H 256)", "NetVLADModelLF", 1, 128, 3862, 32, 256, 30},
-      {"LstmModel small (1 x 128 cells)", "LstmModel", 1, 128, 3862, 1, 128, 0},
-  };
-  /* --quick: the first three and NetVLAD small */
-  int order[] = {0, 1, 2, 4, 3, 5};
-  int n_models = quick ? 4 : 6;
   /* each model's widest gemm alone, measured first: a shape can beat the
    * squares, and the peak is the best sgemm seen in this run */
   double shape_g[6];

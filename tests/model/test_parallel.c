@@ -6,8 +6,11 @@
  * too). The children write their results to a pipe; the parent checks that
  *   - yt_parallel_for covers [0, n) exactly once, slices on `align`, for
  *     sizes around the thresholds;
- *   - sumsq, the cross-entropy loss, Adam, axpy, EMA, softmax, sigmoid and the
- *     MoE combine give the same bits on 1, 2 and 3 threads (the sums as the
+ *   - sumsq, the cross-entropy loss, Adam, axpy, EMA, softmax, sigmoid, the
+ *     MoE combine, batch norm (forward with moving averages, backward; wide
+ *     and 32-column), l2norm, softmax backward and the VLAD layers (gather,
+ *     column copies, per-cluster l2norm, the cluster-centre gradient) give the
+ *     same bits on 1, 2 and 3 threads (the sums as the
  *     floats they return: a different order of their double partial sums
  *     would mostly round to the same float, so the fixed blocks are what
  *     ops.c and loss.c promise, and this checks the elementwise slicing);
@@ -29,6 +32,7 @@
 #include "check.h"
 #include "model/layers.h"
 #include "model/loss.h"
+#include "model/vlad.h"
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void) { /* xorshift64: [-1, 1) */
@@ -94,10 +98,49 @@ static size_t child_results(float *out) {
   fill(el, (size_t)B * C * M, -3, 3);
   yt_moe_combine_forward(p, gp, ep, gl, el, B, C, M);
   yt_moe_combine_backward(dg, de, dp, gp, ep, B, C, M);
+  /* batch norm, wide (300 columns) and narrow (32: 16-column slices); its
+   * outputs, statistics, moving averages and gradients land in one buffer */
+  enum { BN = 3000, BC = 300, BC2 = 32, BNR = 3840 };
+  size_t bn_len = (size_t)BN * BC * 3 + (size_t)BC * 7 + (size_t)BNR * BC2 * 3 + (size_t)BC2 * 7;
+  float *bn = calloc(bn_len, sizeof(float)), *bnx = malloc(sizeof(float) * (size_t)BNR * BC);
+  fill(bnx, (size_t)BNR * BC, -3, 5);
+  for (int pass = 0; pass < 2; pass++) {
+    int Nn = pass ? BNR : BN, Cc = pass ? BC2 : BC;
+    float *o = bn + (pass ? (size_t)BN * BC * 3 + (size_t)BC * 7 : 0);
+    float *out = o, *dout = o + (size_t)Nn * Cc, *dx = dout + (size_t)Nn * Cc, *st = dx + (size_t)Nn * Cc;
+    float *mean = st, *rstd = st + Cc, *mm = st + 2 * Cc, *mv = st + 3 * Cc, *gam = st + 4 * Cc,
+          *dgam = st + 5 * Cc, *dbet = st + 6 * Cc;
+    for (int c = 0; c < Cc; c++) mv[c] = 1, gam[c] = 0.5f + 0.01f * (float)c;
+    yt_batchnorm_forward(out, mean, rstd, mm, mv, bnx, gam, dgam /* beta: zeros */, Nn, Cc, 1, 0.99f);
+    fill(dout, (size_t)Nn * Cc, -1, 1);
+    yt_batchnorm_backward(dx, dgam, dbet, dout, bnx, mean, rstd, gam, Nn, Cc);
+  }
+  /* l2norm and softmax backward over rows; the VLAD layers over videos */
+  enum { LN = 500, LD = 1152, VB = 8, VS = 30, VD = 300, VK = 40, VF = 50 };
+  size_t l2_len = (size_t)LN * LD * 2 + (size_t)LN * VK;
+  float *l2 = calloc(l2_len, sizeof(float)), *l2d = malloc(sizeof(float) * (size_t)LN * LD);
+  fill(l2d, (size_t)LN * LD, -1, 1);
+  yt_l2norm_forward(l2, bnx, LN, LD);
+  yt_l2norm_backward(l2 + (size_t)LN * LD, l2d, bnx, LN, LD);
+  yt_softmax_backward(l2 + (size_t)LN * LD * 2, l2d, bnx, LN, VK);
+  size_t v_len = (size_t)VB * VS * VD + (size_t)VB * VS * 2 * VD + (size_t)VB * VD * VK * 2 + (size_t)VD * VK;
+  float *vl = calloc(v_len, sizeof(float)), *frames = malloc(sizeof(float) * (size_t)VB * VF * VD);
+  int32_t idx[VB * VS];
+  fill(frames, (size_t)VB * VF * VD, -2, 2);
+  for (int i = 0; i < VB * VS; i++) idx[i] = (i * 7) % VF;
+  float *gx = vl, *wide = gx + (size_t)VB * VS * VD, *vn = wide + (size_t)VB * VS * 2 * VD,
+        *vdx = vn + (size_t)VB * VD * VK, *dc = vdx + (size_t)VB * VD * VK;
+  yt_gather_frames(gx, frames, idx, VB, VS, VF, VD);
+  yt_cols_forward(wide + VD, gx, VB * VS, VD, 2 * VD, VD); /* into the right half of (N, 2D) rows */
+  yt_cols_backward(wide, gx, VB * VS, VD, VD, 2 * VD);    /* added into the left half */
+  yt_l2norm_cols_forward(vn, bnx, VB, VD, VK);
+  yt_l2norm_cols_backward(vdx, l2d, bnx, VB, VD, VK);
+  yt_vlad_backward(NULL, NULL, dc, l2d, NULL, NULL, bnx /* centres: any (D,K) */, l2d /* asum */, VB, VS, VD, VK);
   /* every value of these, folded into a few checksums that change with any bit */
-  const float *arrays[] = {w, m, v, g, p, dp, dg, de};
-  size_t lens[] = {N, N, N, N, (size_t)B * C, (size_t)B * C, (size_t)B * C * (M + 1), (size_t)B * C * M};
-  for (int a = 0; a < 8; a++) {
+  const float *arrays[] = {w, m, v, g, p, dp, dg, de, bn, l2, vl};
+  size_t lens[] = {N, N, N, N, (size_t)B * C, (size_t)B * C, (size_t)B * C * (M + 1), (size_t)B * C * M,
+                   bn_len, l2_len, v_len};
+  for (int a = 0; a < 11; a++) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < lens[a]; i++) {
       uint32_t bits;
@@ -111,7 +154,7 @@ static size_t child_results(float *out) {
   yt_parallel_for(N, 1, 1000, nested, x);
   out[k++] = 1.0f; /* got here */
   free(x), free(w), free(m), free(v), free(g), free(p), free(y), free(dp), free(gl), free(el), free(gp), free(ep),
-      free(dg), free(de);
+      free(dg), free(de), free(bn), free(bnx), free(l2), free(l2d), free(vl), free(frames);
   return k;
 }
 

@@ -4,8 +4,10 @@
  * OpenBLAS's own threads sit idle between sgemm calls.
  *
  * Results never depend on the number of threads: the loops handed to it are
- * elementwise, and sums are taken over fixed blocks (yt_sumsq) combined in
- * block order. Not here: sgemm's threads (OpenBLAS), the layers' loops. */
+ * elementwise or by rows, columns or videos whose sums keep their order, and
+ * other sums are taken over fixed blocks (yt_sumsq) combined in block order.
+ * The layers (model/layers.c, model/vlad.c) and the sliced sgemm run on it
+ * too. Not here: OpenBLAS's own threads (set to one once the pool has two). */
 #ifndef YT_BACKEND_CPU_PARALLEL_H
 #define YT_BACKEND_CPU_PARALLEL_H
 
