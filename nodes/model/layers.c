@@ -396,15 +396,24 @@ static int frames_of(const int32_t *num_frames, int b, int F) {
   return n < 0 ? 0 : n > F ? F : n;
 }
 
-// x (B,F,D)  num_frames (B)  out (B,D)
-void yt_meanpool_forward(float *out, const float *x, const int32_t *num_frames, int B, int F, int D) {
-  for (int b = 0; b < B; b++) {
-    int n = frames_of(num_frames, b, F);
-    float *o = out + (size_t)b * D;
+/* Videos are independent: pooling runs on the pool by videos. */
+typedef struct {
+  float *out, *dx;
+  const float *x, *dout, *pooled;
+  const int32_t *num_frames;
+  int F, D;
+} pool_job;
+
+static void meanpool_forward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const pool_job *j = ctx;
+  int F = j->F, D = j->D;
+  for (size_t b = lo; b < hi; b++) {
+    int n = frames_of(j->num_frames, (int)b, F);
+    float *o = j->out + b * D;
     memset(o, 0, (size_t)D * sizeof *o);
     if (n == 0) continue;
     for (int t = 0; t < n; t++) {
-      const float *r = x + ((size_t)b * F + t) * D;
+      const float *r = j->x + (b * F + t) * D;
       for (int d = 0; d < D; d++) o[d] += r[d];
     }
     float fn = (float)n;
@@ -412,33 +421,79 @@ void yt_meanpool_forward(float *out, const float *x, const int32_t *num_frames, 
   }
 }
 
+// x (B,F,D)  num_frames (B)  out (B,D)
+void yt_meanpool_forward(float *out, const float *x, const int32_t *num_frames, int B, int F, int D) {
+  if (B <= 0 || D <= 0) return;
+  pool_job j = {.out = out, .x = x, .num_frames = num_frames, .F = F, .D = D};
+  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)F * D + 1) + 1, meanpool_forward_range, &j);
+}
+
+static void meanpool_backward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const pool_job *j = ctx;
+  int F = j->F, D = j->D;
+  for (size_t b = lo; b < hi; b++) {
+    int n = frames_of(j->num_frames, (int)b, F);
+    float fn = (float)n;
+    const float *g = j->dout + b * D;
+    for (int t = 0; t < n; t++) {
+      float *o = j->dx + (b * F + t) * D;
+      for (int d = 0; d < D; d++) o[d] += g[d] / fn;
+    }
+  }
+}
+
 // dout (B,D)  dx (B,F,D)
 void yt_meanpool_backward(float *dx, const float *dout, const int32_t *num_frames, int B, int F, int D) {
-  for (int b = 0; b < B; b++) {
-    int n = frames_of(num_frames, b, F);
-    float fn = (float)n;
-    const float *g = dout + (size_t)b * D;
-    for (int t = 0; t < n; t++) {
-      float *o = dx + ((size_t)b * F + t) * D;
-      for (int d = 0; d < D; d++) o[d] += g[d] / fn;
+  if (B <= 0 || D <= 0) return;
+  pool_job j = {.dx = dx, .dout = dout, .num_frames = num_frames, .F = F, .D = D};
+  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)F * D + 1) + 1, meanpool_backward_range, &j);
+}
+
+static void maxpool_forward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const pool_job *j = ctx;
+  int F = j->F, D = j->D;
+  for (size_t b = lo; b < hi; b++) {
+    int n = frames_of(j->num_frames, (int)b, F);
+    float *o = j->out + b * D;
+    if (n == 0) {
+      memset(o, 0, (size_t)D * sizeof *o);
+      continue;
+    }
+    memcpy(o, j->x + b * F * D, (size_t)D * sizeof *o);
+    for (int t = 1; t < n; t++) {
+      const float *r = j->x + (b * F + t) * D;
+      for (int d = 0; d < D; d++)
+        if (r[d] > o[d]) o[d] = r[d];
     }
   }
 }
 
 // x (B,F,D)  num_frames (B)  out (B,D)
 void yt_maxpool_forward(float *out, const float *x, const int32_t *num_frames, int B, int F, int D) {
-  for (int b = 0; b < B; b++) {
-    int n = frames_of(num_frames, b, F);
-    float *o = out + (size_t)b * D;
-    if (n == 0) {
-      memset(o, 0, (size_t)D * sizeof *o);
-      continue;
-    }
-    memcpy(o, x + (size_t)b * F * D, (size_t)D * sizeof *o);
-    for (int t = 1; t < n; t++) {
-      const float *r = x + ((size_t)b * F + t) * D;
-      for (int d = 0; d < D; d++)
-        if (r[d] > o[d]) o[d] = r[d];
+  if (B <= 0 || D <= 0) return;
+  pool_job j = {.out = out, .x = x, .num_frames = num_frames, .F = F, .D = D};
+  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)F * D + 1) + 1, maxpool_forward_range, &j);
+}
+
+static void maxpool_backward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const pool_job *j = ctx;
+  int F = j->F, D = j->D;
+  for (size_t b = lo; b < hi; b++) {
+    int n = frames_of(j->num_frames, (int)b, F);
+    const float *o = j->pooled + b * D, *g = j->dout + b * D;
+    for (int d0 = 0; d0 < D; d0 += COLS) {
+      int dn = imin(COLS, D - d0);
+      int cnt[COLS] = {0};
+      for (int t = 0; t < n; t++) {
+        const float *r = j->x + (b * F + t) * D + d0;
+        for (int k = 0; k < dn; k++) cnt[k] += r[k] == o[d0 + k];
+      }
+      for (int t = 0; t < n; t++) {
+        const float *r = j->x + (b * F + t) * D + d0;
+        float *q = j->dx + (b * F + t) * D + d0;
+        for (int k = 0; k < dn; k++)
+          if (r[k] == o[d0 + k]) q[k] += (1.0f / (float)cnt[k]) * g[d0 + k]; /* tf: indicators / count * grad */
+      }
     }
   }
 }
@@ -446,24 +501,9 @@ void yt_maxpool_forward(float *out, const float *x, const int32_t *num_frames, i
 // dout (B,D)  x, dx (B,F,D)  out (B,D)
 void yt_maxpool_backward(float *dx, const float *dout, const float *x, const float *out,
                          const int32_t *num_frames, int B, int F, int D) {
-  for (int b = 0; b < B; b++) {
-    int n = frames_of(num_frames, b, F);
-    const float *o = out + (size_t)b * D, *g = dout + (size_t)b * D;
-    for (int d0 = 0; d0 < D; d0 += COLS) {
-      int dn = imin(COLS, D - d0);
-      int cnt[COLS] = {0};
-      for (int t = 0; t < n; t++) {
-        const float *r = x + ((size_t)b * F + t) * D + d0;
-        for (int j = 0; j < dn; j++) cnt[j] += r[j] == o[d0 + j];
-      }
-      for (int t = 0; t < n; t++) {
-        const float *r = x + ((size_t)b * F + t) * D + d0;
-        float *q = dx + ((size_t)b * F + t) * D + d0;
-        for (int j = 0; j < dn; j++)
-          if (r[j] == o[d0 + j]) q[j] += (1.0f / (float)cnt[j]) * g[d0 + j]; /* tf: indicators / count * grad */
-      }
-    }
-  }
+  if (B <= 0 || D <= 0) return;
+  pool_job j = {.dx = dx, .dout = dout, .x = x, .pooled = out, .num_frames = num_frames, .F = F, .D = D};
+  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)F * D + 1) + 1, maxpool_backward_range, &j);
 }
 
 /* ---- mixture of experts ------------------------------------------------------ */

@@ -155,8 +155,8 @@ int main(int argc, char **argv) {
   int n_models = quick ? 4 : 6;
   if (only) {
     int n = 0;
-    for (int j = 0; j < n_models; j++)
-      if (!strcmp(models[order[j]].model, only)) order[n++] = order[j];
+    for (int j = 0; j < 6; j++) /* --quick still leaves out the default-size DBoF (index 3) */
+      if (!strcmp(models[order[j]].model, only) && !(quick && order[j] == 3)) order[n++] = order[j];
     if (!n) {
       fprintf(stderr, "bench_flops: --only %s: no such model (MoeModel, LogisticModel, DbofModel, NetVLADModelLF, "
                       "LstmModel)\n", only);

@@ -9,8 +9,8 @@
  *   - sumsq, the cross-entropy loss, Adam, axpy, EMA, softmax, sigmoid, the
  *     MoE combine, batch norm (forward with moving averages, backward; wide
  *     and 32-column), l2norm, softmax backward and the VLAD layers (gather,
- *     column copies, per-cluster l2norm, the cluster-centre gradient) give the
- *     same bits on 1, 2 and 3 threads (the sums as the
+ *     column copies, per-cluster l2norm, the cluster-centre gradient) and
+ *     mean / max pooling over frames give the same bits on 1, 2 and 3 threads (the sums as the
  *     floats they return: a different order of their double partial sums
  *     would mostly round to the same float, so the fixed blocks are what
  *     ops.c and loss.c promise, and this checks the elementwise slicing);
@@ -136,11 +136,23 @@ static size_t child_results(float *out) {
   yt_l2norm_cols_forward(vn, bnx, VB, VD, VK);
   yt_l2norm_cols_backward(vdx, l2d, bnx, VB, VD, VK);
   yt_vlad_backward(NULL, NULL, dc, l2d, NULL, NULL, bnx /* centres: any (D,K) */, l2d /* asum */, VB, VS, VD, VK);
+  /* mean and max pooling over frames (num_frames 0..VF; max with ties) */
+  size_t p_len = (size_t)VB * VD * 2 + (size_t)VB * VF * VD * 2;
+  float *pl = calloc(p_len, sizeof(float)), *tied = malloc(sizeof(float) * (size_t)VB * VF * VD);
+  int32_t nfr[VB];
+  for (int b = 0; b < VB; b++) nfr[b] = (b * 13) % (VF + 1);
+  for (size_t i = 0; i < (size_t)VB * VF * VD; i++) tied[i] = roundf(frames[i] * 2) / 2;
+  float *mean_o = pl, *max_o = mean_o + (size_t)VB * VD, *mean_dx = max_o + (size_t)VB * VD,
+        *max_dx = mean_dx + (size_t)VB * VF * VD;
+  yt_meanpool_forward(mean_o, frames, nfr, VB, VF, VD);
+  yt_meanpool_backward(mean_dx, l2d, nfr, VB, VF, VD);
+  yt_maxpool_forward(max_o, tied, nfr, VB, VF, VD);
+  yt_maxpool_backward(max_dx, l2d, tied, max_o, nfr, VB, VF, VD);
   /* every value of these, folded into a few checksums that change with any bit */
-  const float *arrays[] = {w, m, v, g, p, dp, dg, de, bn, l2, vl};
+  const float *arrays[] = {w, m, v, g, p, dp, dg, de, bn, l2, vl, pl};
   size_t lens[] = {N, N, N, N, (size_t)B * C, (size_t)B * C, (size_t)B * C * (M + 1), (size_t)B * C * M,
-                   bn_len, l2_len, v_len};
-  for (int a = 0; a < 11; a++) {
+                   bn_len, l2_len, v_len, p_len};
+  for (int a = 0; a < 12; a++) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < lens[a]; i++) {
       uint32_t bits;
@@ -154,7 +166,8 @@ static size_t child_results(float *out) {
   yt_parallel_for(N, 1, 1000, nested, x);
   out[k++] = 1.0f; /* got here */
   free(x), free(w), free(m), free(v), free(g), free(p), free(y), free(dp), free(gl), free(el), free(gp), free(ep),
-      free(dg), free(de), free(bn), free(bnx), free(l2), free(l2d), free(vl), free(frames);
+      free(dg), free(de), free(bn), free(bnx), free(l2), free(l2d), free(vl), free(frames), free(pl),
+      free(tied);
   return k;
 }
 
