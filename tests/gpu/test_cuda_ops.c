@@ -823,12 +823,15 @@ int main(void) {
   for (size_t i = 0; i < sizeof sm / sizeof *sm; i++) t_softmax(sm[i][0], sm[i][1]);
 
   /* N C training nodx; decay */
-  int bn[][4] = {{1, 5, 1, 0},   {37, 19, 1, 0}, {1000, 1100, 1, 0},
-                 {2, 300, 1, 1}, {37, 19, 0, 0}, {64, 1100, 0, 0}};
+  /* 2,100 x 70: three chunks of rows in the statistics kernels (1,024 each,
+   * the last one short), three column blocks (the last one short) */
+  int bn[][4] = {{1, 5, 1, 0},   {37, 19, 1, 0}, {1000, 1100, 1, 0}, {2100, 70, 1, 0},
+                 {2, 300, 1, 1}, {37, 19, 0, 0}, {64, 1100, 0, 0},   {2100, 70, 1, 1}};
   for (size_t i = 0; i < sizeof bn / sizeof *bn; i++)
     t_batchnorm(bn[i][0], bn[i][1], bn[i][2], i % 2 ? 0.9f : YT_BN_DECAY, bn[i][3]);
 
-  int l2[][2] = {{1, 1}, {7, 1152}, {3, 1500}, {300, 33}};
+  /* 3 x 20,000: the chunked path for long rows (8,192 per block, the last chunk short) */
+  int l2[][2] = {{1, 1}, {7, 1152}, {3, 1500}, {300, 33}, {3, 20000}, {1, 8193}};
   for (size_t i = 0; i < sizeof l2 / sizeof *l2; i++) t_l2norm(l2[i][0], l2[i][1]);
 
   int32_t nf[6] = {0, 13, 5, 1, -2, 20}; /* none, full, some, one, negative, past F */

@@ -85,13 +85,29 @@ extern "C" void yt_cuda_softmax_backward(float *dx, const float *dout, const flo
 
 /* ---- batch norm: column statistics, then an elementwise pass ------------------------------------- */
 
-/* training: mean, rstd and the moving averages of each column */
-__global__ static void k_bn_stats(float *mean, float *rstd, float *moving_mean, float *moving_var,
-                                  const float *x, int N, int C, float momentum) {
+/* The column statistics run in two kernels so that tall inputs fill the
+ * device: input_bn at the winner's defaults is N = 160 x 300 = 48,000 rows of
+ * C = 1,152, which one block per 32 columns would spread over 36 blocks. A
+ * block of the first kernel sums COLS columns over one chunk of rows (partial
+ * sums in double, one pair per chunk and column); the second adds the chunks
+ * in order, one thread per column. The chunking depends on N alone, so the
+ * results are the same on every run and device. */
+enum { BN_CHUNK_ROWS = 1024 }; /* rows per block of the partial sums: a multiple of ROWS */
+
+static inline int bn_rows_per_chunk(int N) { /* BN_CHUNK_ROWS, more when N needs > 65,535 chunks (grid.y) */
+  long r = BN_CHUNK_ROWS, most = 65535;
+  if ((N + r - 1) / r > most) r = ((N + most - 1) / most + ROWS - 1) / ROWS * ROWS;
+  return (int)r;
+}
+static inline int bn_chunks(int N, int rows) { return N > 0 ? (N + rows - 1) / rows : 1; }
+
+/* part (chunks, 2, C): sum x and sum x^2 of each column over the chunk's rows */
+__global__ static void k_bn_stats_part(double *part, const float *x, int N, int C, int rows) {
   int c = blockIdx.x * COLS + threadIdx.x;
+  int n0 = blockIdx.y * rows, n1 = N - n0 < rows ? N : n0 + rows;
   double s = 0, q = 0;
   if (c < C)
-    for (int n = threadIdx.y; n < N; n += ROWS) {
+    for (int n = n0 + threadIdx.y; n < n1; n += ROWS) {
       double v = x[(size_t)n * C + c];
       s += v;
       q += v * v;
@@ -99,16 +115,31 @@ __global__ static void k_bn_stats(float *mean, float *rstd, float *moving_mean, 
   s = col_sum(s);
   q = col_sum(q);
   if (c >= C || threadIdx.y != 0) return;
-  double mu = N > 0 ? s / N : 0.0, var = N > 0 ? q / N - mu * mu : 0.0;
-  if (var < 0) var = 0;
-  double ssd = var * N; /* sum of squared deviations, for the unbiased variance */
-  float m = (float)mu;
-  mean[c] = m;
-  rstd[c] = (float)(1.0 / sqrt(var + YT_BN_EPS));
-  if (moving_mean) moving_mean[c] -= (moving_mean[c] - m) * momentum;
-  if (moving_var) {
-    float unbiased = (float)(N > 1 ? ssd / (N - 1) : var);
-    moving_var[c] -= (moving_var[c] - unbiased) * momentum;
+  part[(size_t)blockIdx.y * 2 * C + c] = s;
+  part[(size_t)blockIdx.y * 2 * C + C + c] = q;
+}
+
+/* training: mean, rstd and the moving averages of each column, from the chunks' sums */
+__global__ static void k_bn_stats_finish(float *mean, float *rstd, float *moving_mean, float *moving_var,
+                                         const double *part, int chunks, int N, int C, float momentum) {
+  FOR_EACH(i, C) {
+    int c = (int)i;
+    double s = 0, q = 0;
+    for (int k = 0; k < chunks; k++) {
+      s += part[(size_t)k * 2 * C + c];
+      q += part[(size_t)k * 2 * C + C + c];
+    }
+    double mu = N > 0 ? s / N : 0.0, var = N > 0 ? q / N - mu * mu : 0.0;
+    if (var < 0) var = 0;
+    double ssd = var * N; /* sum of squared deviations, for the unbiased variance */
+    float m = (float)mu;
+    mean[c] = m;
+    rstd[c] = (float)(1.0 / sqrt(var + YT_BN_EPS));
+    if (moving_mean) moving_mean[c] -= (moving_mean[c] - m) * momentum;
+    if (moving_var) {
+      float unbiased = (float)(N > 1 ? ssd / (N - 1) : var);
+      moving_var[c] -= (moving_var[c] - unbiased) * momentum;
+    }
   }
 }
 
@@ -130,22 +161,27 @@ extern "C" void yt_cuda_batchnorm_forward(float *out, float *mean, float *rstd, 
                                           const float *beta, int N, int C, int training, float decay) {
   if (C <= 0) return;
   const float momentum = (float)(1.0 - (double)decay); /* as layers.c */
-  if (training)
-    LAUNCH(k_bn_stats, (C + COLS - 1) / COLS, dim3(COLS, ROWS), mean, rstd, moving_mean, moving_var, x, N, C,
-           momentum);
+  if (training) {
+    int rows = bn_rows_per_chunk(N), chunks = bn_chunks(N, rows);
+    double *part = (double *)yt_cuda_scratch((size_t)chunks * 2 * C * sizeof(double));
+    if (!part) return; /* recorded */
+    LAUNCH(k_bn_stats_part, dim3((C + COLS - 1) / COLS, chunks), dim3(COLS, ROWS), part, x, N, C, rows);
+    LAUNCH(k_bn_stats_finish, blocks_for((size_t)C), THREADS, mean, rstd, moving_mean, moving_var, part, chunks,
+           N, C, momentum);
+  }
   if (N > 0)
     LAUNCH(k_bn_apply, blocks_for((size_t)N * C), THREADS, out, x, training ? mean : moving_mean, rstd,
            moving_var, gamma, beta, N, C, training);
 }
 
-/* dbeta += sum dout, dgamma += sum dout xhat; m[c] = sum dout / N and
- * m[C + c] = sum dout xhat / N for the dx pass (m NULL: no dx) */
-__global__ static void k_bn_back_sums(float *dgamma, float *dbeta, float *m, const float *dout,
-                                      const float *x, const float *mean, const float *rstd, int N, int C) {
+/* part (chunks, 2, C): sum dout and sum dout xhat of each column over the chunk's rows */
+__global__ static void k_bn_back_part(double *part, const float *dout, const float *x, const float *mean,
+                                      const float *rstd, int N, int C, int rows) {
   int c = blockIdx.x * COLS + threadIdx.x;
+  int n0 = blockIdx.y * rows, n1 = N - n0 < rows ? N : n0 + rows;
   double sdy = 0, sdyx = 0;
   if (c < C)
-    for (int n = threadIdx.y; n < N; n += ROWS) {
+    for (int n = n0 + threadIdx.y; n < n1; n += ROWS) {
       size_t i = (size_t)n * C + c;
       float xhat = (x[i] - mean[c]) * rstd[c];
       sdy += dout[i];
@@ -154,11 +190,27 @@ __global__ static void k_bn_back_sums(float *dgamma, float *dbeta, float *m, con
   sdy = col_sum(sdy);
   sdyx = col_sum(sdyx);
   if (c >= C || threadIdx.y != 0) return;
-  if (dbeta) dbeta[c] += (float)sdy;
-  if (dgamma) dgamma[c] += (float)sdyx;
-  if (m) {
-    m[c] = (float)(sdy / N);
-    m[C + c] = (float)(sdyx / N);
+  part[(size_t)blockIdx.y * 2 * C + c] = sdy;
+  part[(size_t)blockIdx.y * 2 * C + C + c] = sdyx;
+}
+
+/* dbeta += sum dout, dgamma += sum dout xhat (the chunks in order); m[c] =
+ * sum dout / N and m[C + c] = sum dout xhat / N for the dx pass (m NULL: no dx) */
+__global__ static void k_bn_back_finish(float *dgamma, float *dbeta, float *m, const double *part, int chunks,
+                                        int N, int C) {
+  FOR_EACH(i, C) {
+    int c = (int)i;
+    double sdy = 0, sdyx = 0;
+    for (int k = 0; k < chunks; k++) {
+      sdy += part[(size_t)k * 2 * C + c];
+      sdyx += part[(size_t)k * 2 * C + C + c];
+    }
+    if (dbeta) dbeta[c] += (float)sdy;
+    if (dgamma) dgamma[c] += (float)sdyx;
+    if (m) {
+      m[c] = (float)(sdy / N);
+      m[C + c] = (float)(sdyx / N);
+    }
   }
 }
 
@@ -177,14 +229,20 @@ extern "C" void yt_cuda_batchnorm_backward(float *dx, float *dgamma, float *dbet
                                            const float *x, const float *mean, const float *rstd,
                                            const float *gamma, int N, int C) {
   if (N <= 0 || C <= 0) return;
-  float *m = nullptr;
-  if (dx && !(m = (float *)yt_cuda_scratch(2 * (size_t)C * sizeof(float)))) return; /* recorded */
-  LAUNCH(k_bn_back_sums, (C + COLS - 1) / COLS, dim3(COLS, ROWS), dgamma, dbeta, m, dout, x, mean, rstd, N,
-         C);
+  /* scratch: the chunks' sums (chunks, 2, C) in double, then m (2, C) for the dx pass */
+  int rows = bn_rows_per_chunk(N), chunks = bn_chunks(N, rows);
+  size_t part_bytes = (size_t)chunks * 2 * C * sizeof(double);
+  char *scratch = (char *)yt_cuda_scratch(part_bytes + (dx ? 2 * (size_t)C * sizeof(float) : 0));
+  if (!scratch) return; /* recorded */
+  double *part = (double *)scratch;
+  float *m = dx ? (float *)(scratch + part_bytes) : nullptr;
+  LAUNCH(k_bn_back_part, dim3((C + COLS - 1) / COLS, chunks), dim3(COLS, ROWS), part, dout, x, mean, rstd, N, C,
+         rows);
+  LAUNCH(k_bn_back_finish, blocks_for((size_t)C), THREADS, dgamma, dbeta, m, part, chunks, N, C);
   if (dx) LAUNCH(k_bn_back_dx, blocks_for((size_t)N * C), THREADS, dx, dout, x, mean, rstd, gamma, m, N, C);
 }
 
-/* ---- l2 normalization: one block per row -------------------------------------------------------- */
+/* ---- l2 normalization: one block per row, or per chunk of a long row ------------------------------ */
 
 __global__ static void k_l2norm_forward(float *out, const float *x, int D) {
   const float *r = x + (size_t)blockIdx.x * D;
@@ -212,13 +270,95 @@ __global__ static void k_l2norm_backward(float *dx, const float *dout, const flo
   for (int d = threadIdx.x; d < D; d += THREADS) o[d] += fi * g[d] - r[d] * c;
 }
 
+/* Long rows, few of them (NetVLAD's global normalization: 160 rows of 262,144
+ * at the winner's defaults, which one block per row would leave to 160
+ * blocks): each row is split into chunks of L2_CHUNK values, one block each,
+ * whose partial sums a second kernel adds in order per row; a third applies
+ * the result elementwise. The chunking depends on D alone. */
+enum { L2_CHUNK = 8192 };
+
+/* part (N, chunks, 2): sum x^2 and (backward) sum dout x over each chunk of each row */
+__global__ static void k_l2norm_part(double *part, const float *x, const float *dout, int D, int chunks) {
+  size_t row = blockIdx.y;
+  int d0 = blockIdx.x * L2_CHUNK, d1 = D - d0 < L2_CHUNK ? D : d0 + L2_CHUNK;
+  const float *r = x + row * D, *g = dout ? dout + row * D : nullptr;
+  double s = 0, dot = 0;
+  for (int d = d0 + threadIdx.x; d < d1; d += THREADS) {
+    s += (double)r[d] * r[d];
+    if (g) dot += (double)g[d] * r[d];
+  }
+  s = block_sum(s);
+  if (g) dot = block_sum(dot); /* g is the same for the whole block */
+  if (threadIdx.x != 0) return;
+  part[(row * chunks + blockIdx.x) * 2] = s;
+  part[(row * chunks + blockIdx.x) * 2 + 1] = dot;
+}
+
+/* coef (N, 2): forward 1/|x|; backward the same and |x|^-3 sum(dout x) (none under the floor) */
+__global__ static void k_l2norm_finish(float *coef, const double *part, int N, int chunks) {
+  FOR_EACH(row, N) {
+    double s = 0, dot = 0;
+    for (int k = 0; k < chunks; k++) {
+      s += part[(row * chunks + k) * 2];
+      dot += part[(row * chunks + k) * 2 + 1];
+    }
+    double inv = 1.0 / sqrt(s > YT_L2NORM_EPS ? s : YT_L2NORM_EPS);
+    coef[row * 2] = (float)inv;
+    coef[row * 2 + 1] = s >= YT_L2NORM_EPS ? (float)(inv * inv * inv * dot) : 0.0f;
+  }
+}
+
+__global__ static void k_l2norm_apply(float *out, const float *x, const float *coef, int N, int D) {
+  FOR_EACH(i, (size_t)N * D) out[i] = x[i] * coef[i / D * 2];
+}
+
+__global__ static void k_l2norm_apply_backward(float *dx, const float *dout, const float *x, const float *coef,
+                                               int N, int D) {
+  FOR_EACH(i, (size_t)N * D) {
+    size_t row = i / D;
+    dx[i] += coef[row * 2] * dout[i] - x[i] * coef[row * 2 + 1];
+  }
+}
+
+/* The chunked path's scratch: part (N, chunks, 2) in double, then coef (N, 2); NULL: recorded */
+static double *l2norm_scratch(int N, int chunks, float **coef) {
+  size_t part_bytes = (size_t)N * chunks * 2 * sizeof(double);
+  char *p = (char *)yt_cuda_scratch(part_bytes + (size_t)N * 2 * sizeof(float));
+  if (p) *coef = (float *)(p + part_bytes);
+  return (double *)p;
+}
+
+static int l2norm_chunked(int N, int D) { return D > L2_CHUNK && N <= 65535; /* grid.y = N */ }
+
 // x, out (N,D)
 extern "C" void yt_cuda_l2norm_forward(float *out, const float *x, int N, int D) {
-  if (N > 0 && D > 0) LAUNCH(k_l2norm_forward, N, THREADS, out, x, D);
+  if (N <= 0 || D <= 0) return;
+  if (!l2norm_chunked(N, D)) {
+    LAUNCH(k_l2norm_forward, N, THREADS, out, x, D);
+    return;
+  }
+  int chunks = (D + L2_CHUNK - 1) / L2_CHUNK;
+  float *coef;
+  double *part = l2norm_scratch(N, chunks, &coef);
+  if (!part) return; /* recorded */
+  LAUNCH(k_l2norm_part, dim3(chunks, N), THREADS, part, x, (const float *)nullptr, D, chunks);
+  LAUNCH(k_l2norm_finish, blocks_for((size_t)N), THREADS, coef, part, N, chunks);
+  LAUNCH(k_l2norm_apply, blocks_for((size_t)N * D), THREADS, out, x, coef, N, D);
 }
 // dout, x, dx (N,D)
 extern "C" void yt_cuda_l2norm_backward(float *dx, const float *dout, const float *x, int N, int D) {
-  if (N > 0 && D > 0) LAUNCH(k_l2norm_backward, N, THREADS, dx, dout, x, D);
+  if (N <= 0 || D <= 0) return;
+  if (!l2norm_chunked(N, D)) {
+    LAUNCH(k_l2norm_backward, N, THREADS, dx, dout, x, D);
+    return;
+  }
+  int chunks = (D + L2_CHUNK - 1) / L2_CHUNK;
+  float *coef;
+  double *part = l2norm_scratch(N, chunks, &coef);
+  if (!part) return; /* recorded */
+  LAUNCH(k_l2norm_part, dim3(chunks, N), THREADS, part, x, dout, D, chunks);
+  LAUNCH(k_l2norm_finish, blocks_for((size_t)N), THREADS, coef, part, N, chunks);
+  LAUNCH(k_l2norm_apply_backward, blocks_for((size_t)N * D), THREADS, dx, dout, x, coef, N, D);
 }
 
 /* ---- pooling over frames: one thread per (video, column), frames in order ------------------------ */
