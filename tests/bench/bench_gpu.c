@@ -3,7 +3,7 @@
  * measured in the same run (issue 5: NetVLADModelLF at the winner's defaults,
  * goal >= 50%). The GPU twin of bench_flops.c.
  *
- *   bench_gpu [--device cuda:0] [--repeat 3] [--steps 10] [--tf32] [--all] [--smoke]
+ *   bench_gpu [--device cuda:0] [--repeat 3] [--steps 10] [--tf32] [--all] [--smoke] [--profile]
  *
  * Peak: the best median cublasSgemm (through the backend's matmul_forward,
  * C = A B, 2 m n k flops) over squares n = 2048 .. 8192 and NetVLAD's hidden
@@ -14,7 +14,10 @@
  * `repeat` timings after one warm-up round, median; flops per example from
  * yt_model_flops(m, 1). --all adds the other default configurations (DBoF,
  * LSTM, MoE); --smoke shrinks every size (for the CPU emulator in CI, where
- * the figures mean nothing and only the path is checked).
+ * the figures mean nothing and only the path is checked). --profile skips the
+ * sgemm peak and sets YT_CUDA_PROFILE=1 (nodes/backend/cuda/profile.cu): the
+ * training steps (warm-up included) are timed kernel by kernel and the device
+ * time per kernel and per cuBLAS call shape is printed on stderr at exit.
  *
  * Exits 77 when the device cannot be opened (no GPU, or a build without
  * CUDA), 1 when a step fails. */
@@ -157,7 +160,7 @@ static int train_rate(const yt_backend *be, const bench_model *bm, int steps, in
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   const char *device = "cuda:0";
-  int repeat = 3, steps = 10, tf32 = 0, all = 0, smoke = 0;
+  int repeat = 3, steps = 10, tf32 = 0, all = 0, smoke = 0, profile = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
     else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
@@ -165,8 +168,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--tf32")) tf32 = 1;
     else if (!strcmp(argv[i], "--all")) all = 1;
     else if (!strcmp(argv[i], "--smoke")) smoke = 1;
+    else if (!strcmp(argv[i], "--profile")) profile = 1;
     else {
-      fprintf(stderr, "usage: bench_gpu [--device cuda:0] [--repeat 3] [--steps 10] [--tf32] [--all] [--smoke]\n");
+      fprintf(stderr, "usage: bench_gpu [--device cuda:0] [--repeat 3] [--steps 10] [--tf32] [--all] [--smoke] "
+                      "[--profile]\n");
       return 2;
     }
   }
@@ -174,6 +179,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_gpu: --repeat and --steps must be >= 1\n");
     return 2;
   }
+  if (profile) setenv("YT_CUDA_PROFILE", "1", 1); /* read when the backend opens */
   const yt_backend *be;
   yt_err err = {0};
   if (yt_backend_open(device, tf32, &be, &err) < 0) {
@@ -196,28 +202,33 @@ int main(int argc, char **argv) {
   bench_model *models = smoke ? tiny : full;
   int n_models = all || smoke ? 4 : 1;
 
-  printf("== cuBLAS sgemm on %s%s, C = A B, median of %d ==\n", be->name, tf32 ? " (TF32 allowed)" : " (FP32)",
-         repeat);
-  int sizes_full[] = {2048, 4096, 8192}, sizes_tiny[] = {32, 64, 0};
-  int *sizes = smoke ? sizes_tiny : sizes_full;
   double peak = 0;
-  for (int i = 0; i < 3 && sizes[i]; i++) {
-    double g = sgemm_gflops(be, sizes[i], sizes[i], sizes[i], repeat, &err);
-    if (err.code) break;
-    printf("  n = %4d: %9.1f GFLOP/s\n", sizes[i], g);
-    if (g > peak) peak = g;
+  if (profile) {
+    printf("== --profile: no sgemm peak; device time per kernel on stderr at exit ==\n\n");
+  } else {
+    printf("== cuBLAS sgemm on %s%s, C = A B, median of %d ==\n", be->name, tf32 ? " (TF32 allowed)" : " (FP32)",
+           repeat);
+    int sizes_full[] = {2048, 4096, 8192}, sizes_tiny[] = {32, 64, 0};
+    int *sizes = smoke ? sizes_tiny : sizes_full;
+    for (int i = 0; i < 3 && sizes[i]; i++) {
+      double g = sgemm_gflops(be, sizes[i], sizes[i], sizes[i], repeat, &err);
+      if (err.code) break;
+      printf("  n = %4d: %9.1f GFLOP/s\n", sizes[i], g);
+      if (g > peak) peak = g;
+    }
+    /* NetVLAD's widest gemm: the hidden layer, [B x (1024 K + 128 K/2)] x [... x H] */
+    const bench_model *nv = &models[0];
+    int vlad = 1024 * nv->clusters + 128 * (nv->clusters / 2);
+    double nv_gemm = err.code ? 0 : sgemm_gflops(be, nv->batch, nv->hidden, vlad, repeat, &err);
+    if (err.code) {
+      fprintf(stderr, "bench_gpu: sgemm: %s\n", err.msg);
+      return 1;
+    }
+    printf("  NetVLAD hidden layer [%d x %d] x [%d x %d]: %.1f GFLOP/s\n", nv->batch, vlad, vlad, nv->hidden,
+           nv_gemm);
+    if (nv_gemm > peak) peak = nv_gemm;
+    printf("  peak (best sgemm above): %.1f GFLOP/s\n\n", peak);
   }
-  /* NetVLAD's widest gemm: the hidden layer, [B x (1024 K + 128 K/2)] x [... x H] */
-  const bench_model *nv = &models[0];
-  int vlad = 1024 * nv->clusters + 128 * (nv->clusters / 2);
-  double nv_gemm = err.code ? 0 : sgemm_gflops(be, nv->batch, nv->hidden, vlad, repeat, &err);
-  if (err.code) {
-    fprintf(stderr, "bench_gpu: sgemm: %s\n", err.msg);
-    return 1;
-  }
-  printf("  NetVLAD hidden layer [%d x %d] x [%d x %d]: %.1f GFLOP/s\n", nv->batch, vlad, vlad, nv->hidden, nv_gemm);
-  if (nv_gemm > peak) peak = nv_gemm;
-  printf("  peak (best sgemm above): %.1f GFLOP/s\n\n", peak);
 
   printf("== training steps (uint8 frames in, forward + backward + Adam), %d steps x %d, median ==\n", steps,
          repeat);
@@ -233,8 +244,10 @@ int main(int argc, char **argv) {
       failed = 1;
       continue;
     }
-    printf("  %-44s %6d %10zu %10.4f %11.1f %10.1f %7.1f%%\n", models[i].label, models[i].batch, params, flops / 1e9,
-           rate, rate * flops / 1e9, 100.0 * rate * flops / 1e9 / peak);
+    char mfu[16] = "-";
+    if (peak > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * rate * flops / 1e9 / peak);
+    printf("  %-44s %6d %10zu %10.4f %11.1f %10.1f %8s\n", models[i].label, models[i].batch, params, flops / 1e9,
+           rate, rate * flops / 1e9, mfu);
   }
   printf("  (GFLOP/ex: forward + backward per example, yt_model_flops; MFU: achieved GFLOP/s / the peak above)\n");
   return failed;

@@ -18,7 +18,8 @@
 #   2. the gpu tests: test_cuda_probe, test_cuda_ops (every op against its CPU
 #      twin), test_model_parity (every model, CPU vs cuda:0 steps)
 #   3. bench_gpu --all: cuBLAS sgemm peak and each default model's training
-#      examples/s and MFU; then NetVLAD again with TF32 allowed
+#      examples/s and MFU; then NetVLAD again with TF32 allowed; then
+#      --profile: NetVLAD's device time per kernel and cuBLAS call
 #   4. the product path: a generated frame-level corpus through
 #      graphs/train_netvlad.flow on cuda:0 (reader, dequantize x2, batcher,
 #      train, as a user runs it), its examples/s from the train node's log
@@ -98,6 +99,15 @@ checks() {
     echo; echo "== 3. bench_gpu"
     step "bench_gpu --all" timeout 150 "$DEV/bin/bench_gpu" --all
     step "bench_gpu --tf32" timeout 60 "$DEV/bin/bench_gpu" --tf32
+    # where NetVLAD's step goes, kernel by kernel (YT_CUDA_PROFILE): its first 48 lines
+    profile() {
+        local f; f=$(mktemp /tmp/device_profile.XXXXXX)
+        timeout 60 "$DEV/bin/bench_gpu" --profile --steps 3 --repeat 1 > "$f" 2>&1
+        local rc=$?
+        head -48 "$f"; rm -f "$f"
+        return $rc
+    }
+    step "bench_gpu --profile" profile
     echo; echo "== 4. graphs/train_netvlad.flow on cuda:0"
     local w; w=$(mktemp -d /tmp/device_check.XXXXXX)
     train_netvlad() { # [ENV=VALUE...]: the graph as a user runs it; the train node's log says examples/s

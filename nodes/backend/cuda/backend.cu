@@ -88,6 +88,7 @@ extern "C" int yt_cuda_check(yt_err *err) {
     /* an input copy queued after the last inputs_ready is not behind the
      * compute stream: its failure is reported here, not one step later */
     if (inputs.copy) CU_DETAIL(cudaStreamSynchronize(inputs.copy), "an input copy queued since the last check failed");
+    yt_cuda_prof_drain(); /* YT_CUDA_PROFILE: the stream is idle, reading the events waits for nothing */
   }
   return take_error(err);
 }
@@ -154,6 +155,7 @@ extern "C" const yt_backend *yt_cuda_open(int device, int allow_tf32, yt_err *er
   if (!set_math(allow_tf32)) goto fail;
   st.open = 1;
   yt_cuda_table.device = device;
+  yt_cuda_prof_init();
   return &yt_cuda_table;
 fail:
   if (st.blas) cublasDestroy(st.blas);

@@ -31,7 +31,8 @@ extern "C" void yt_cuda_matmul_forward(float *out, const float *x, const float *
   }
   const float one = 1.0f, beta = bias ? 1.0f : 0.0f;
   /* out^T (K,N) = w^T (K,D) x^T (D,N) */
-  CU(cublasSgemm(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, K, N, D, &one, w, K, x, D, &beta, out, K));
+  BLAS("sgemm matmul_forward", N, K, D,
+       cublasSgemm(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, K, N, D, &one, w, K, x, D, &beta, out, K));
 }
 
 // dout (N,K)  x (N,D)  w (D,K)  dx (N,D)  dw (D,K)  dbias (K)
@@ -41,9 +42,11 @@ extern "C" void yt_cuda_matmul_backward(float *dx, float *dw, float *dbias, cons
   const float one = 1.0f;
   /* dx += dout w^T:  dx^T (D,N) += w (D,K) dout^T (K,N); w is stored as w^T (K,D) */
   if (dx && D > 0)
-    CU(cublasSgemm(yt_cuda_blas(), CUBLAS_OP_T, CUBLAS_OP_N, D, N, K, &one, w, K, dout, K, &one, dx, D));
+    BLAS("sgemm matmul_backward dx", N, D, K,
+         cublasSgemm(yt_cuda_blas(), CUBLAS_OP_T, CUBLAS_OP_N, D, N, K, &one, w, K, dout, K, &one, dx, D));
   /* dw += x^T dout:  dw^T (K,D) += dout^T (K,N) x (N,D); x is stored as x^T (D,N) */
   if (dw && D > 0)
-    CU(cublasSgemm(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, K, D, N, &one, dout, K, x, D, &one, dw, K));
+    BLAS("sgemm matmul_backward dw", D, K, N,
+         cublasSgemm(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, K, D, N, &one, dout, K, x, D, &one, dw, K));
   if (dbias) LAUNCH(k_colsum_add, (K + COLS - 1) / COLS, dim3(COLS, ROWS), dbias, dout, N, K);
 }

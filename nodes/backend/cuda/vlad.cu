@@ -79,8 +79,9 @@ extern "C" void yt_cuda_vlad_forward(float *v, float *asum, const float *a, cons
   }
   const float one = 1.0f, zero = 0.0f;
   /* v_b^T (K,D) = a_b^T (K,S) x_b (S,D); a_b is stored as a_b^T (K,S), x_b as x_b^T (D,S) */
-  CU(cublasSgemmStridedBatched(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, K, D, S, &one, a, K,
-                               (long long)S * K, x, D, (long long)S * D, &zero, v, K, (long long)D * K, B));
+  BLAS("sgemm batched vlad_forward (per video)", D, K, S,
+       cublasSgemmStridedBatched(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, K, D, S, &one, a, K, (long long)S * K,
+                                 x, D, (long long)S * D, &zero, v, K, (long long)D * K, B));
   if (c) LAUNCH(k_vlad_center, blocks_for((size_t)B * D * K), THREADS, v, asum, c, B, D, K);
 }
 
@@ -116,14 +117,16 @@ extern "C" void yt_cuda_vlad_backward(float *da, float *dx, float *dc, const flo
   const float one = 1.0f;
   if (da) {
     /* da_b^T (K,S) += dv_b^T (K,D) x_b^T (D,S) */
-    CU(cublasSgemmStridedBatched(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, K, S, D, &one, dv, K,
-                                 (long long)D * K, x, D, (long long)S * D, &one, da, K, (long long)S * K, B));
+    BLAS("sgemm batched vlad_backward da (per video)", S, K, D,
+         cublasSgemmStridedBatched(yt_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, K, S, D, &one, dv, K,
+                                   (long long)D * K, x, D, (long long)S * D, &one, da, K, (long long)S * K, B));
     if (c) LAUNCH(k_vlad_back_center, blocks_for((size_t)B * K), THREADS, da, dv, c, B, S, D, K);
   }
   /* dx_b^T (D,S) += dv_b (D,K) a_b^T (K,S); dv_b is stored as dv_b^T (K,D) */
   if (dx)
-    CU(cublasSgemmStridedBatched(yt_cuda_blas(), CUBLAS_OP_T, CUBLAS_OP_N, D, S, K, &one, dv, K,
-                                 (long long)D * K, a, K, (long long)S * K, &one, dx, D, (long long)S * D, B));
+    BLAS("sgemm batched vlad_backward dx (per video)", S, D, K,
+         cublasSgemmStridedBatched(yt_cuda_blas(), CUBLAS_OP_T, CUBLAS_OP_N, D, S, K, &one, dv, K,
+                                   (long long)D * K, a, K, (long long)S * K, &one, dx, D, (long long)S * D, B));
   if (dc && c) LAUNCH(k_vlad_dc, blocks_for((size_t)D * K), THREADS, dc, dv, asum, B, D, K);
 }
 

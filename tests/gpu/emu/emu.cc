@@ -293,11 +293,21 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
  * queued after the record runs too: sooner than a device would, never later).
  * A use before create, or after destroy, is an error. */
 struct emu_event {
-  bool live, recorded;
+  bool live, recorded, timing;
 };
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
-  (void)flags;
-  *e = new emu_event{true, false};
+  *e = new emu_event{true, false, !(flags & cudaEventDisableTiming)};
+  return cudaSuccess;
+}
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!start || !start->live || !end || !end->live)
+    return fail(cudaErrorInvalidValue, "cudaEventElapsedTime: not a live event");
+  if (!start->timing || !end->timing)
+    return fail(cudaErrorInvalidValue, "cudaEventElapsedTime: an event made with cudaEventDisableTiming");
+  if (!start->recorded || !end->recorded)
+    return fail(cudaErrorInvalidValue, "cudaEventElapsedTime: an event was never recorded");
+  flush();
+  *ms = 0.0f;
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {

@@ -97,12 +97,15 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s);
 /* events: every stream is the one in-order queue here, so recording and
  * waiting order nothing more; synchronizing on one runs the queue */
 typedef struct emu_event *cudaEvent_t;
+#define cudaEventDefault 0
 #define cudaEventDisableTiming 2
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags);
+/* no device time here: 0 ms between two recorded timing events */
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
 
 /* ---- memory ---- */
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
