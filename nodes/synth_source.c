@@ -77,6 +77,8 @@ static int synth_init(yt_node *n, yt_err *err) {
   sp.signal_hi = yt_param_float(p, "signal_hi");
   sp.confuser = yt_param_float(p, "confuser");
   sp.noise_std = yt_param_float(p, "noise");
+  if (sp.signal_lo > sp.signal_hi)
+    return yt_fail(err, YT_EUSAGE, "signal_lo (%g) is larger than signal_hi (%g)", sp.signal_lo, sp.signal_hi);
   if (sp.min_frames > sp.max_frames)
     return yt_fail(err, YT_EUSAGE, "min_frames (%d) is larger than max_frames (%d)", sp.min_frames, sp.max_frames);
   int rc = yt_synth_new(&st->gen, &sp, err);
