@@ -29,7 +29,7 @@ $BIN run graphs/copy.flow --set input_data_pattern="$OUT/data/*.tfrecord" --set 
 for f in "$OUT"/data/*.tfrecord; do cmp "$f" "$OUT/copy/$(basename "$f")"; done
 echo "copy: every shard byte-identical"
 echo
-echo "== 4/6 train a small DbofModel for about a minute, then evaluate it and write a Kaggle CSV: one graph =="
+echo "== 4/6 train a small DbofModel (125 steps, seconds), then evaluate it and write a Kaggle CSV: one graph =="
 echo "   (graphs/quickstart.flow: train -> its final checkpoint -> infer -> metrics -> csv_sink)"
 $BIN run graphs/quickstart.flow --set train_data_pattern="$OUT/data/train*.tfrecord" \
     --set eval_data_pattern="$OUT/data/validate*.tfrecord" --set train_dir="$OUT/train" \
