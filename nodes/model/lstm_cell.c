@@ -1,5 +1,7 @@
 /* lstm_cell.c: the LSTM layers on the CPU (see lstm_cell.h): plain loops in
- * float; the reference the CUDA kernels mirror. */
+ * float; the reference the CUDA kernels mirror. Rows (videos, or time steps
+ * of the reorder) are independent and run on the CPU backend's pool
+ * (backend/cpu/parallel.h): the bits do not depend on the number of threads. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
 #endif
@@ -8,6 +10,18 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+
+#include "backend/cpu/parallel.h"
+
+/* A cell step is a few exp per value: worth a thread from ~8k values. */
+enum { PAR_CELL = 1 << 13, PAR_COPY = 1 << 15 };
+
+typedef struct {
+  float *c, *h, *act, *dpre, *dc_prev, *dh_prev, *out;
+  const float *xw, *hw, *c_prev, *h_prev, *dc, *dh, *cact, *cc, *x;
+  const int32_t *num_frames;
+  int t, B, H, F, D;
+} cell_job;
 
 static float sigmoidf(float x) {
   return 1.0f / (1.0f + expf(-x));
@@ -32,34 +46,40 @@ static int running(const int32_t *num_frames, int b, int t) {
   return t < num_frames[b];
 }
 
+static void time_major_range(void *ctx, size_t lo, size_t hi) { /* rows (t, b) lo..hi-1 of out */
+  const cell_job *j = ctx;
+  for (size_t i = lo; i < hi; i++) {
+    int t = (int)(i / (size_t)j->B), b = (int)(i % (size_t)j->B);
+    float *o = j->out + i * j->D;
+    if (running(j->num_frames, b, t))
+      memcpy(o, j->x + ((size_t)b * j->F + t) * j->D, (size_t)j->D * sizeof *o);
+    else
+      memset(o, 0, (size_t)j->D * sizeof *o);
+  }
+}
+
 // x (B,F,D)  num_frames (B)  out (T,B,D)
 void yt_time_major_forward(float *out, const float *x, const int32_t *num_frames, int B, int F, int T,
                            int D) {
-  for (int t = 0; t < T; t++)
-    for (int b = 0; b < B; b++) {
-      float *o = out + ((size_t)t * B + b) * D;
-      if (running(num_frames, b, t))
-        memcpy(o, x + ((size_t)b * F + t) * D, (size_t)D * sizeof *o);
-      else
-        memset(o, 0, (size_t)D * sizeof *o);
-    }
+  if (T <= 0 || B <= 0 || D <= 0) return;
+  cell_job j = {.out = out, .x = x, .num_frames = num_frames, .B = B, .F = F, .D = D};
+  yt_parallel_for((size_t)T * B, 1, PAR_COPY / (size_t)D + 1, time_major_range, &j);
 }
 
-// xw, hw, act (B,4H)  c_prev, h_prev, c, h (B,H)  num_frames (B)
-void yt_lstm_cell_forward(float *c, float *h, float *act, const float *xw, const float *hw,
-                          const float *c_prev, const float *h_prev, const int32_t *num_frames, int t, int B,
-                          int H) {
+static void cell_forward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const cell_job *j = ctx;
+  int H = j->H, t = j->t;
   size_t G = (size_t)4 * H;
-  for (int b = 0; b < B; b++) {
-    float *a = act + b * G, *cr = c + (size_t)b * H, *hr = h + (size_t)b * H;
-    const float *cp = c_prev + (size_t)b * H;
-    if (!running(num_frames, b, t)) {
+  for (size_t b = lo; b < hi; b++) {
+    float *a = j->act + b * G, *cr = j->c + b * H, *hr = j->h + b * H;
+    const float *cp = j->c_prev + b * H;
+    if (!running(j->num_frames, (int)b, t)) {
       memcpy(cr, cp, (size_t)H * sizeof *cr);
-      memcpy(hr, h_prev + (size_t)b * H, (size_t)H * sizeof *hr);
+      memcpy(hr, j->h_prev + b * H, (size_t)H * sizeof *hr);
       memset(a, 0, G * sizeof *a);
       continue;
     }
-    const float *xr = xw + b * G, *wr = hw + b * G;
+    const float *xr = j->xw + b * G, *wr = j->hw + b * G;
     for (size_t k = 0; k < G; k++) a[k] = xr[k] + wr[k]; /* in place when act == xw: same index */
     float *si = a, *tj = a + H, *sf = a + 2 * H, *so = a + 3 * H;
     for (int k = 0; k < H; k++) {
@@ -73,22 +93,33 @@ void yt_lstm_cell_forward(float *c, float *h, float *act, const float *xw, const
   }
 }
 
-// dpre, act (B,4H)  dc, dh, c, c_prev, dc_prev, dh_prev (B,H)  num_frames (B)
-void yt_lstm_cell_backward(float *dpre, float *dc_prev, float *dh_prev, const float *dc, const float *dh,
-                           const float *act, const float *c, const float *c_prev, const int32_t *num_frames,
-                           int t, int B, int H) {
+// xw, hw, act (B,4H)  c_prev, h_prev, c, h (B,H)  num_frames (B)
+void yt_lstm_cell_forward(float *c, float *h, float *act, const float *xw, const float *hw,
+                          const float *c_prev, const float *h_prev, const int32_t *num_frames, int t, int B,
+                          int H) {
+  if (B <= 0 || H <= 0) return;
+  cell_job j = {.c = c, .h = h, .act = act, .xw = xw, .hw = hw, .c_prev = c_prev, .h_prev = h_prev,
+                .num_frames = num_frames, .t = t, .B = B, .H = H};
+  yt_parallel_for((size_t)B, 1, PAR_CELL / ((size_t)4 * H) + 1, cell_forward_range, &j);
+}
+
+static void cell_backward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
+  const cell_job *j = ctx;
+  int H = j->H, t = j->t;
   size_t G = (size_t)4 * H;
-  for (int b = 0; b < B; b++) {
-    size_t r = (size_t)b * H;
-    if (!running(num_frames, b, t)) { /* c = c_prev, h = h_prev: the gradients pass through */
+  float *dc_prev = j->dc_prev, *dh_prev = j->dh_prev;
+  const float *dc = j->dc, *dh = j->dh, *c = j->cc, *c_prev = j->c_prev;
+  for (size_t b = lo; b < hi; b++) {
+    size_t r = b * H;
+    if (!running(j->num_frames, (int)b, t)) { /* c = c_prev, h = h_prev: the gradients pass through */
       if (dc_prev)
         for (int k = 0; k < H; k++) dc_prev[r + k] += dc[r + k];
       if (dh_prev)
         for (int k = 0; k < H; k++) dh_prev[r + k] += dh[r + k];
       continue;
     }
-    const float *si = act + b * G, *tj = si + H, *sf = si + 2 * H, *so = si + 3 * H;
-    float *di = dpre + b * G, *dj = di + H, *df = di + 2 * H, *dout = di + 3 * H;
+    const float *si = j->cact + b * G, *tj = si + H, *sf = si + 2 * H, *so = si + 3 * H;
+    float *di = j->dpre + b * G, *dj = di + H, *df = di + 2 * H, *dout = di + 3 * H;
     for (int k = 0; k < H; k++) {
       float tc = tanh_f(c[r + k]), g = dh[r + k];
       float dct = dc[r + k] + g * so[k] * (1.0f - tc * tc);
@@ -99,4 +130,14 @@ void yt_lstm_cell_backward(float *dpre, float *dc_prev, float *dh_prev, const fl
       if (dc_prev) dc_prev[r + k] += dct * sf[k];
     }
   }
+}
+
+// dpre, act (B,4H)  dc, dh, c, c_prev, dc_prev, dh_prev (B,H)  num_frames (B)
+void yt_lstm_cell_backward(float *dpre, float *dc_prev, float *dh_prev, const float *dc, const float *dh,
+                           const float *act, const float *c, const float *c_prev, const int32_t *num_frames,
+                           int t, int B, int H) {
+  if (B <= 0 || H <= 0) return;
+  cell_job j = {.dpre = dpre, .dc_prev = dc_prev, .dh_prev = dh_prev, .dc = dc, .dh = dh, .cact = act, .cc = c,
+                .c_prev = c_prev, .num_frames = num_frames, .t = t, .B = B, .H = H};
+  yt_parallel_for((size_t)B, 1, PAR_CELL / ((size_t)4 * H) + 1, cell_backward_range, &j);
 }

@@ -9,8 +9,9 @@
  *   - sumsq, the cross-entropy loss, Adam, axpy, EMA, softmax, sigmoid, the
  *     MoE combine, batch norm (forward with moving averages, backward; wide
  *     and 32-column), l2norm, softmax backward and the VLAD layers (gather,
- *     column copies, per-cluster l2norm, the cluster-centre gradient) and
- *     mean / max pooling over frames give the same bits on 1, 2 and 3 threads (the sums as the
+ *     column copies, per-cluster l2norm, the cluster-centre gradient), mean /
+ *     max pooling over frames and the LSTM cell (forward, backward) and its
+ *     time-major reorder give the same bits on 1, 2 and 3 threads (the sums as the
  *     floats they return: a different order of their double partial sums
  *     would mostly round to the same float, so the fixed blocks are what
  *     ops.c and loss.c promise, and this checks the elementwise slicing);
@@ -32,6 +33,7 @@
 #include "check.h"
 #include "model/layers.h"
 #include "model/loss.h"
+#include "model/lstm_cell.h"
 #include "model/vlad.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -148,11 +150,22 @@ static size_t child_results(float *out) {
   yt_meanpool_backward(mean_dx, l2d, nfr, VB, VF, VD);
   yt_maxpool_forward(max_o, tied, nfr, VB, VF, VD);
   yt_maxpool_backward(max_dx, l2d, tied, max_o, nfr, VB, VF, VD);
+  /* an LSTM step forward and backward (some videos past their frames), and the time-major reorder */
+  enum { LB = 100, LH = 64, LG = 4 * LH, LT = 7, LF = 9, LDX = 300 };
+  size_t c_len = (size_t)LB * LG * 2 + (size_t)LB * LH * 4 + (size_t)LT * LB * LDX;
+  float *cl = calloc(c_len, sizeof(float));
+  float *act = cl, *dpre = act + (size_t)LB * LG, *cc = dpre + (size_t)LB * LG, *hh = cc + (size_t)LB * LH,
+        *dcp = hh + (size_t)LB * LH, *dhp = dcp + (size_t)LB * LH, *tm = dhp + (size_t)LB * LH;
+  int32_t lnf[LB];
+  for (int b = 0; b < LB; b++) lnf[b] = b % 11;
+  yt_lstm_cell_forward(cc, hh, act, l2d, l2d + (size_t)LB * LG, bnx, bnx + (size_t)LB * LH, lnf, 4, LB, LH);
+  yt_lstm_cell_backward(dpre, dcp, dhp, l2d, l2d + (size_t)LB * LH, act, cc, bnx, lnf, 4, LB, LH);
+  yt_time_major_forward(tm, bnx, lnf, LB, LF, LT, LDX);
   /* every value of these, folded into a few checksums that change with any bit */
-  const float *arrays[] = {w, m, v, g, p, dp, dg, de, bn, l2, vl, pl};
+  const float *arrays[] = {w, m, v, g, p, dp, dg, de, bn, l2, vl, pl, cl};
   size_t lens[] = {N, N, N, N, (size_t)B * C, (size_t)B * C, (size_t)B * C * (M + 1), (size_t)B * C * M,
-                   bn_len, l2_len, v_len, p_len};
-  for (int a = 0; a < 12; a++) {
+                   bn_len, l2_len, v_len, p_len, c_len};
+  for (int a = 0; a < 13; a++) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < lens[a]; i++) {
       uint32_t bits;
@@ -167,7 +180,7 @@ static size_t child_results(float *out) {
   out[k++] = 1.0f; /* got here */
   free(x), free(w), free(m), free(v), free(g), free(p), free(y), free(dp), free(gl), free(el), free(gp), free(ep),
       free(dg), free(de), free(bn), free(bnx), free(l2), free(l2d), free(vl), free(frames), free(pl),
-      free(tied);
+      free(tied), free(cl);
   return k;
 }
 
