@@ -101,6 +101,16 @@ static inline int bn_rows_per_chunk(int N) { /* BN_CHUNK_ROWS, more when N needs
 }
 static inline int bn_chunks(int N, int rows) { return N > 0 ? (N + rows - 1) / rows : 1; }
 
+/* The two sums of column c over the chunks, in chunk order: part (chunks, 2, C) */
+__device__ inline void chunk_sums(const double *part, int chunks, int C, int c, double *a, double *b) {
+  double x = 0, y = 0;
+  for (int k = 0; k < chunks; k++) {
+    x += part[(size_t)k * 2 * C + c];
+    y += part[(size_t)k * 2 * C + C + c];
+  }
+  *a = x, *b = y;
+}
+
 /* part (chunks, 2, C): sum x and sum x^2 of each column over the chunk's rows */
 __global__ static void k_bn_stats_part(double *part, const float *x, int N, int C, int rows) {
   int c = blockIdx.x * COLS + threadIdx.x;
@@ -124,11 +134,8 @@ __global__ static void k_bn_stats_finish(float *mean, float *rstd, float *moving
                                          const double *part, int chunks, int N, int C, float momentum) {
   FOR_EACH(i, C) {
     int c = (int)i;
-    double s = 0, q = 0;
-    for (int k = 0; k < chunks; k++) {
-      s += part[(size_t)k * 2 * C + c];
-      q += part[(size_t)k * 2 * C + C + c];
-    }
+    double s, q;
+    chunk_sums(part, chunks, C, c, &s, &q);
     double mu = N > 0 ? s / N : 0.0, var = N > 0 ? q / N - mu * mu : 0.0;
     if (var < 0) var = 0;
     double ssd = var * N; /* sum of squared deviations, for the unbiased variance */
@@ -200,11 +207,8 @@ __global__ static void k_bn_back_finish(float *dgamma, float *dbeta, float *m, c
                                         int N, int C) {
   FOR_EACH(i, C) {
     int c = (int)i;
-    double sdy = 0, sdyx = 0;
-    for (int k = 0; k < chunks; k++) {
-      sdy += part[(size_t)k * 2 * C + c];
-      sdyx += part[(size_t)k * 2 * C + C + c];
-    }
+    double sdy, sdyx;
+    chunk_sums(part, chunks, C, c, &sdy, &sdyx);
     if (dbeta) dbeta[c] += (float)sdy;
     if (dgamma) dgamma[c] += (float)sdyx;
     if (m) {
