@@ -247,11 +247,12 @@ if "fll" in gaps:
         if min_margin and margin < float(min_margin):
             print("FAIL: margin below %s" % min_margin)
             sys.exit(1)
-    for v in ("lstm", "netvlad"):
+    for v in ("lstm", "netvlad", "netvlad_nointra"):
         if v in gaps:
             print("margin: %s GAP - FrameLevelLogistic GAP = %+.4f" % (names[v], gaps[v] - gaps["fll"]))
-if "netvlad" in gaps and d:
-    print("order: NetVLAD %.4f %s best DBoF %.4f" % (gaps["netvlad"], ">=" if gaps["netvlad"] >= max(d)[0] else "<",
-                                                    max(d)[0]))
+for v in ("netvlad", "netvlad_nointra"):
+    if v in gaps and d:
+        print("order: %s %.4f %s best DBoF %.4f" % (names[v], gaps[v], ">=" if gaps[v] >= max(d)[0] else "<",
+                                                  max(d)[0]))
 PYEOF
 echo "total wall time: $(echo "$(date +%s.%N) - $T_ALL" | bc | xargs printf '%.0f') s"
