@@ -404,6 +404,11 @@ typedef struct {
   int F, D;
 } pool_job;
 
+/* fn over videos 0..B-1, a thread from PAR_ELEMS values of (F, D) frames */
+static void by_videos(yt_range_fn fn, pool_job *j, int B) {
+  if (B > 0 && j->D > 0) yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)j->F * j->D + 1) + 1, fn, j);
+}
+
 static void meanpool_forward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
   const pool_job *j = ctx;
   int F = j->F, D = j->D;
@@ -423,9 +428,8 @@ static void meanpool_forward_range(void *ctx, size_t lo, size_t hi) { /* videos 
 
 // x (B,F,D)  num_frames (B)  out (B,D)
 void yt_meanpool_forward(float *out, const float *x, const int32_t *num_frames, int B, int F, int D) {
-  if (B <= 0 || D <= 0) return;
   pool_job j = {.out = out, .x = x, .num_frames = num_frames, .F = F, .D = D};
-  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)F * D + 1) + 1, meanpool_forward_range, &j);
+  by_videos(meanpool_forward_range, &j, B);
 }
 
 static void meanpool_backward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
@@ -444,9 +448,8 @@ static void meanpool_backward_range(void *ctx, size_t lo, size_t hi) { /* videos
 
 // dout (B,D)  dx (B,F,D)
 void yt_meanpool_backward(float *dx, const float *dout, const int32_t *num_frames, int B, int F, int D) {
-  if (B <= 0 || D <= 0) return;
   pool_job j = {.dx = dx, .dout = dout, .num_frames = num_frames, .F = F, .D = D};
-  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)F * D + 1) + 1, meanpool_backward_range, &j);
+  by_videos(meanpool_backward_range, &j, B);
 }
 
 static void maxpool_forward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
@@ -470,9 +473,8 @@ static void maxpool_forward_range(void *ctx, size_t lo, size_t hi) { /* videos l
 
 // x (B,F,D)  num_frames (B)  out (B,D)
 void yt_maxpool_forward(float *out, const float *x, const int32_t *num_frames, int B, int F, int D) {
-  if (B <= 0 || D <= 0) return;
   pool_job j = {.out = out, .x = x, .num_frames = num_frames, .F = F, .D = D};
-  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)F * D + 1) + 1, maxpool_forward_range, &j);
+  by_videos(maxpool_forward_range, &j, B);
 }
 
 static void maxpool_backward_range(void *ctx, size_t lo, size_t hi) { /* videos lo..hi-1 */
@@ -501,9 +503,8 @@ static void maxpool_backward_range(void *ctx, size_t lo, size_t hi) { /* videos 
 // dout (B,D)  x, dx (B,F,D)  out (B,D)
 void yt_maxpool_backward(float *dx, const float *dout, const float *x, const float *out,
                          const int32_t *num_frames, int B, int F, int D) {
-  if (B <= 0 || D <= 0) return;
   pool_job j = {.dx = dx, .dout = dout, .x = x, .pooled = out, .num_frames = num_frames, .F = F, .D = D};
-  yt_parallel_for((size_t)B, 1, PAR_ELEMS / ((size_t)F * D + 1) + 1, maxpool_backward_range, &j);
+  by_videos(maxpool_backward_range, &j, B);
 }
 
 /* ---- mixture of experts ------------------------------------------------------ */

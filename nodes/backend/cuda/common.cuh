@@ -40,23 +40,24 @@ bool yt_cuda_ok(cublasStatus_t s, const char *where, const char *stmt, const cha
 #endif
 #define LAUNCH(kernel, grid, block, ...)                                                                     \
   do {                                                                                                       \
-    int prof_ = yt_cuda_prof_begin();                                                                        \
+    int prof_ = yt_cuda_profiling ? yt_cuda_prof_begin() : -1;                                               \
     YT_KERNEL_CALL(kernel, grid, block, __VA_ARGS__);                                                        \
     yt_cuda_ok(cudaGetLastError(), YT_WHERE, #kernel "<<<" #grid ", " #block ">>>(" #__VA_ARGS__ ")",        \
                nullptr);                                                                                     \
-    yt_cuda_prof_end(prof_, "%s", #kernel);                                                                  \
+    if (prof_ >= 0) yt_cuda_prof_end(prof_, "%s", #kernel);                                                  \
   } while (0)
 /* A cuBLAS call through CU, timed under YT_CUDA_PROFILE as "what m x n x k" */
 #define BLAS(what, m, n, k, stmt)                                                                            \
   do {                                                                                                       \
-    int prof_ = yt_cuda_prof_begin();                                                                        \
+    int prof_ = yt_cuda_profiling ? yt_cuda_prof_begin() : -1;                                               \
     CU(stmt);                                                                                                \
-    yt_cuda_prof_end(prof_, "%s %d x %d x %d", (what), (int)(m), (int)(n), (int)(k));                        \
+    if (prof_ >= 0) yt_cuda_prof_end(prof_, "%s %d x %d x %d", (what), (int)(m), (int)(n), (int)(k));        \
   } while (0)
 
 /* ---- YT_CUDA_PROFILE (profile.cu): device time per kernel and cuBLAS call,
- * printed on stderr at exit. begin returns -1 when not profiling (then end
- * does nothing); drain reads the finished pairs (check() calls it). */
+ * printed on stderr at exit. LAUNCH and BLAS test yt_cuda_profiling first, so
+ * that an unprofiled launch makes no extra call; begin returns -1 when it
+ * cannot record (then no end); drain reads the finished pairs (check() calls it). */
 extern int yt_cuda_profiling;
 void yt_cuda_prof_init(void);
 int yt_cuda_prof_begin(void);

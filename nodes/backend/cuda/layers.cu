@@ -324,45 +324,40 @@ __global__ static void k_l2norm_apply_backward(float *dx, const float *dout, con
   }
 }
 
-/* The chunked path's scratch: part (N, chunks, 2) in double, then coef (N, 2); NULL: recorded */
-static double *l2norm_scratch(int N, int chunks, float **coef) {
+static int l2norm_chunked(int N, int D) { return D > L2_CHUNK && N <= 65535; /* grid.y = N */ }
+
+/* The chunked path's first two kernels: coef (N, 2) in scratch, after the
+ * partial sums (N, chunks, 2) in double; dout NULL for the forward. NULL when
+ * the scratch failed (recorded). */
+static float *l2norm_coef(const float *x, const float *dout, int N, int D) {
+  int chunks = (D + L2_CHUNK - 1) / L2_CHUNK;
   size_t part_bytes = (size_t)N * chunks * 2 * sizeof(double);
   char *p = (char *)yt_cuda_scratch(part_bytes + (size_t)N * 2 * sizeof(float));
-  if (p) *coef = (float *)(p + part_bytes);
-  return (double *)p;
+  if (!p) return nullptr;
+  double *part = (double *)p;
+  float *coef = (float *)(p + part_bytes);
+  LAUNCH(k_l2norm_part, dim3(chunks, N), THREADS, part, x, dout, D, chunks);
+  LAUNCH(k_l2norm_finish, blocks_for((size_t)N), THREADS, coef, part, N, chunks);
+  return coef;
 }
-
-static int l2norm_chunked(int N, int D) { return D > L2_CHUNK && N <= 65535; /* grid.y = N */ }
 
 // x, out (N,D)
 extern "C" void yt_cuda_l2norm_forward(float *out, const float *x, int N, int D) {
   if (N <= 0 || D <= 0) return;
   if (!l2norm_chunked(N, D)) {
     LAUNCH(k_l2norm_forward, N, THREADS, out, x, D);
-    return;
+  } else if (const float *coef = l2norm_coef(x, nullptr, N, D)) {
+    LAUNCH(k_l2norm_apply, blocks_for((size_t)N * D), THREADS, out, x, coef, N, D);
   }
-  int chunks = (D + L2_CHUNK - 1) / L2_CHUNK;
-  float *coef;
-  double *part = l2norm_scratch(N, chunks, &coef);
-  if (!part) return; /* recorded */
-  LAUNCH(k_l2norm_part, dim3(chunks, N), THREADS, part, x, (const float *)nullptr, D, chunks);
-  LAUNCH(k_l2norm_finish, blocks_for((size_t)N), THREADS, coef, part, N, chunks);
-  LAUNCH(k_l2norm_apply, blocks_for((size_t)N * D), THREADS, out, x, coef, N, D);
 }
 // dout, x, dx (N,D)
 extern "C" void yt_cuda_l2norm_backward(float *dx, const float *dout, const float *x, int N, int D) {
   if (N <= 0 || D <= 0) return;
   if (!l2norm_chunked(N, D)) {
     LAUNCH(k_l2norm_backward, N, THREADS, dx, dout, x, D);
-    return;
+  } else if (const float *coef = l2norm_coef(x, dout, N, D)) {
+    LAUNCH(k_l2norm_apply_backward, blocks_for((size_t)N * D), THREADS, dx, dout, x, coef, N, D);
   }
-  int chunks = (D + L2_CHUNK - 1) / L2_CHUNK;
-  float *coef;
-  double *part = l2norm_scratch(N, chunks, &coef);
-  if (!part) return; /* recorded */
-  LAUNCH(k_l2norm_part, dim3(chunks, N), THREADS, part, x, dout, D, chunks);
-  LAUNCH(k_l2norm_finish, blocks_for((size_t)N), THREADS, coef, part, N, chunks);
-  LAUNCH(k_l2norm_apply_backward, blocks_for((size_t)N * D), THREADS, dx, dout, x, coef, N, D);
 }
 
 /* ---- pooling over frames: one thread per (video, column), frames in order ------------------------ */
